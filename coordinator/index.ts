@@ -1,0 +1,16 @@
+/**
+ * The package entry point: everything users import from 'iommu-sim'.
+ */
+export { Simulator, TestHooks } from './simulator.js';
+export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats } from './simulator.js';
+export { Device, Group, Topology } from './topology.js';
+export type { DeviceSpec, TopologySpec } from './topology.js';
+export { Domain } from './domain.js';
+export type { DomainType } from './domain.js';
+export type { DomainAllocOptions } from './iommu-api.js';
+export { SimError, isSimError, SIM_ERROR_CODES } from '../shared/errors.js';
+export type { SimErrorCode } from '../shared/errors.js';
+export { IOMMU_NO_PASID, IOMMU_PASID_INVALID, SZ_4K, SZ_2M, SZ_1G } from '../shared/units.js';
+export { VTD_DEFAULTS } from '../shared/config.js';
+export type { IommuOptions, CostModel, CacheGeometry } from '../shared/config.js';
+export type { WorkerStats } from '../shared/protocol.js';

@@ -1,0 +1,20 @@
+/**
+ * The services the coordinator's API objects use from the simulator: table memory, each
+ * IOMMU's device tables and domain ids, queue submission, and the checks every call makes.
+ * An interface only, so API files depend on this and not on the Simulator class.
+ */
+import type { InvDesc } from '../shared/layout/inv-desc.js';
+import type { ContextTables } from './context-tables.js';
+import type { DidAllocator } from './did-allocator.js';
+import type { FrameAllocator } from './frame-allocator.js';
+import type { Device } from './topology.js';
+
+export interface SimulatorCore {
+  readonly frames: FrameAllocator;
+  tables(iommu: number): ContextTables;
+  dids(iommu: number): DidAllocator;
+  /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
+  flush(iommu: number, descs: InvDesc[], kind: string): Promise<void>;
+  checkOpen(op: string): void;
+  checkDevice(dev: Device, op: string): void;
+}

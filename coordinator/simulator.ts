@@ -1,0 +1,334 @@
+/**
+ * The Simulator: starts one worker per IOMMU, owns the topology, table memory and the
+ * kernel-side objects, and exposes the public API (API.md): `sim.iommu`, `sim.dma`,
+ * `sim.dmaBatch`, the RxJS streams and `close()`.
+ *
+ * Models: a machine whose IOMMUs run in parallel with the CPU side; the coordinator never
+ * blocks its thread (it sleeps on its doorbell with Atomics.waitAsync and spins only for
+ * bounded times); a crashed or silent worker rejects everything pending with a clear
+ * error and the simulator shuts itself down; close() is idempotent and leaves no worker.
+ * Does not model: the `threads` option (one worker per IOMMU here), profiles other than
+ * VT-d, kernel semantics beyond this issue's slice (see iommu-api.ts).
+ */
+import { Subject, filter, type Observable } from 'rxjs';
+import { SimError, simError } from '../shared/errors.js';
+import { type IommuOptions, type ResolvedIommuConfig, resolveIommuConfig } from '../shared/config.js';
+import { ACCESS_CODE, type Access } from '../shared/layout/dma-request.js';
+import { type FaultReasonName, type FaultRecord as FrcdRecord, faultReasonName } from '../shared/layout/fault-record.js';
+import type { InvDesc } from '../shared/layout/inv-desc.js';
+import { Doorbell } from '../shared/ring/doorbell.js';
+import type { WorkerStats } from '../shared/protocol.js';
+import { asU64 } from '../shared/units.js';
+import { ContextTables } from './context-tables.js';
+import { DidAllocator } from './did-allocator.js';
+import { FrameAllocator } from './frame-allocator.js';
+import { IommuHandle } from './iommu-handle.js';
+import { IommuApi } from './iommu-api.js';
+import { ModelledClock } from './modelled-clock.js';
+import type { SimulatorCore } from './simulator-core.js';
+import { Device, Topology, type TopologySpec } from './topology.js';
+
+export interface SimulatorOptions {
+  profile?: 'vtd' | 'smmuv3' | 'amd';
+  semantics?: 'latest' | 'v5';
+  pasidPolicy?: 'global' | 'per-device';
+  topology: TopologySpec;
+  /** Worker threads; only one per IOMMU (the default) is supported so far. */
+  threads?: number;
+  seed?: number;
+  testHooks?: boolean;
+  /** How long an idle worker spins before sleeping (µs). Default 50; 0 when IOMMUs outnumber cores. */
+  spinUs?: number;
+  /** Host-time limit for a worker to answer while work is pending (ms). Default 30000. */
+  hostTimeoutMs?: number;
+  /** Capacity of table memory in bytes. Default 16 GiB (committed only as used). */
+  arenaBytes?: number;
+}
+
+export type Perm = { read?: boolean; write?: boolean; exec?: boolean; priv?: boolean };
+
+export interface FaultRecord {
+  dev: Device | undefined;
+  iommu: number;
+  reason: FaultReasonName;
+  /** The hardware fault reason code (VT-d FR). */
+  code: number;
+  pasid?: number;
+  addr: bigint;
+  perm: Perm;
+  modelledNs: number;
+}
+
+export type SimEvent =
+  | { type: 'fault'; record: FaultRecord }
+  | { type: 'overflow'; iommu: number; queue: 'event' | 'page-request'; lost: number }
+  | { type: 'invalidation-complete'; iommu: number; kind: string; modelledNs: number; hostNs: number };
+
+export interface DmaRequestSpec {
+  addr: bigint;
+  access: Access;
+  pasid?: number;
+  priv?: boolean;
+}
+
+export type DmaResult =
+  | { ok: true; paddr: bigint; cached: boolean; modelledNs: number }
+  | { ok: false; fault: { reason: FaultReasonName; code: number; pasid?: number; addr: bigint; recoverable: false; recorded: boolean }; modelledNs: number };
+
+export interface SimStats {
+  iommus: WorkerStats[];
+  tables: { bytesInUse: number; peakBytes: number; reservedBytes: number };
+  faults: number;
+  eventsLost: number;
+}
+
+const WORKER_URL = new URL('../iommu-worker/main.js', import.meta.url);
+const START_TIMEOUT_MS = 20_000;
+
+export class Simulator implements SimulatorCore {
+  readonly topology: Topology;
+  readonly iommu: IommuApi;
+  readonly frames: FrameAllocator;
+  readonly clock = new ModelledClock();
+  readonly test: TestHooks;
+  private readonly faultSubject = new Subject<FaultRecord>();
+  private readonly eventSubject = new Subject<SimEvent>();
+  readonly faults$: Observable<FaultRecord> = this.faultSubject.asObservable();
+  readonly events$: Observable<SimEvent> = this.eventSubject.asObservable();
+  private readonly handles: IommuHandle[] = [];
+  private readonly ctxTables: ContextTables[] = [];
+  private readonly didAllocs: DidAllocator[] = [];
+  private readonly bell = Doorbell.create();
+  private closing: Promise<void> | undefined;
+  private closed = false;
+  private failure: SimError | undefined;
+  private faultCount = 0;
+  private lostCount = 0;
+  private pumpDone: Promise<void> = Promise.resolve();
+
+  private constructor(readonly options: SimulatorOptions, readonly configs: ResolvedIommuConfig[]) {
+    this.frames = new FrameAllocator({
+      maxBytes: options.arenaBytes,
+      onChunk: (index, sab) => { for (const h of this.handles) h.post({ type: 'arena-chunk', index, sab }); },
+    });
+    this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
+    this.iommu = new IommuApi(this);
+    this.test = new TestHooks(this, !!options.testHooks);
+  }
+
+  static async start(options: SimulatorOptions): Promise<Simulator> {
+    const configs = resolveOptions(options);
+    const sim = new Simulator(options, configs);
+    try {
+      for (const cfg of configs) {
+        const tables = new ContextTables(sim.frames, 2 ** cfg.pasidBits);
+        sim.ctxTables.push(tables);
+        sim.didAllocs.push(new DidAllocator());
+        sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, sim.handleEvents, WORKER_URL));
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(simError('ETIMEDOUT', 'Simulator.start', 'worker-start-timeout', `workers not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      });
+      await Promise.race([Promise.all(sim.handles.map((h) => h.ready)), timeout]).finally(() => clearTimeout(timer));
+    } catch (e) {
+      await sim.close();
+      throw e;
+    }
+    sim.pumpDone = sim.pump();
+    return sim;
+  }
+
+  // --- SimulatorCore ---
+
+  tables(iommu: number): ContextTables {
+    return this.ctxTables[iommu];
+  }
+
+  dids(iommu: number): DidAllocator {
+    return this.didAllocs[iommu];
+  }
+
+  async flush(iommu: number, descs: InvDesc[], kind: string): Promise<void> {
+    const t0 = this.clock.now;
+    const c = await this.handles[iommu].submit(descs, t0);
+    this.clock.observe(c.modelledNs);
+    this.eventSubject.next({ type: 'invalidation-complete', iommu, kind, modelledNs: c.modelledNs - t0, hostNs: c.hostNs });
+  }
+
+  checkOpen(op: string): void {
+    if (this.failure) throw this.failure;
+    if (this.closed || this.closing) throw simError('EIO', op, 'simulator-closed', 'the simulator is closed');
+  }
+
+  checkDevice(dev: Device, op: string): void {
+    if (!(dev instanceof Device) || this.topology.devices[dev.index] !== dev) throw simError('ENODEV', op, 'not-a-device', String(dev));
+  }
+
+  // --- DMA ---
+
+  /** One DMA request from `dev`, translated by its IOMMU. */
+  async dma(dev: Device, req: DmaRequestSpec): Promise<DmaResult> {
+    return (await this.dmaBatch(dev, [req]))[0];
+  }
+
+  /** Many DMA requests from `dev`, submitted in order; results in the same order. */
+  async dmaBatch(dev: Device, reqs: readonly DmaRequestSpec[]): Promise<DmaResult[]> {
+    const op = 'dma';
+    this.checkOpen(op);
+    this.checkDevice(dev, op);
+    if (!Array.isArray(reqs)) throw simError('EINVAL', op, 'not-an-array');
+    const raw = reqs.map((r, i) => {
+      if (typeof r !== 'object' || r === null) throw simError('EINVAL', op, 'bad-request', `requests[${i}]`);
+      asU64(r.addr, op, `requests[${i}].addr`);
+      const access = ACCESS_CODE[(r as DmaRequestSpec).access];
+      if (access === undefined) throw simError('EINVAL', op, 'bad-access', `requests[${i}].access: '${String(r.access)}'`);
+      if (r.pasid !== undefined && (!Number.isInteger(r.pasid) || r.pasid < 0 || r.pasid >= 1 << 20)) {
+        throw simError('EINVAL', op, 'pasid-out-of-range', `requests[${i}].pasid: ${r.pasid}`);
+      }
+      return { rid: dev.rid, pasid: r.pasid ?? -1, access, priv: !!r.priv, addr: r.addr };
+    });
+    const done = await this.handles[dev.iommu].dmaMany(raw, this.clock.now);
+    return done.map((c, i): DmaResult => {
+      this.clock.observe(c.modelledNs);
+      if (c.status === 0) return { ok: true, paddr: c.paddr, cached: c.cached, modelledNs: c.modelledNs };
+      const f = { reason: faultReasonName(c.status), code: c.status, addr: reqs[i].addr, recoverable: false as const, recorded: c.recorded };
+      return { ok: false, fault: reqs[i].pasid === undefined ? f : { ...f, pasid: reqs[i].pasid }, modelledNs: c.modelledNs };
+    });
+  }
+
+  faultsOf$(dev: Device): Observable<FaultRecord> {
+    return this.faults$.pipe(filter((r) => r.dev === dev));
+  }
+
+  async stats(): Promise<SimStats> {
+    this.checkOpen('stats');
+    return {
+      iommus: await Promise.all(this.handles.map((h) => h.stats())),
+      tables: { bytesInUse: this.frames.bytesInUse, peakBytes: this.frames.peakBytes, reservedBytes: this.frames.bytesReserved },
+      faults: this.faultCount,
+      eventsLost: this.lostCount,
+    };
+  }
+
+  /** Stops every worker and completes every stream. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      this.bell.kick();
+      await Promise.all(this.handles.map((h) => h.close()));
+      await this.pumpDone;
+      this.faultSubject.complete();
+      this.eventSubject.complete();
+    })();
+    return this.closing;
+  }
+
+  /** The handle of one IOMMU (benchmarks and tests). */
+  handle(iommu: number): IommuHandle {
+    return this.handles[iommu];
+  }
+
+  // --- internals ---
+
+  private readonly handleEvents = {
+    onFault: (iommu: number, r: FrcdRecord, modelledNs: number) => {
+      this.faultCount++;
+      const rec: FaultRecord = {
+        dev: this.topology.byRequester(iommu, r.sid), iommu, reason: faultReasonName(r.reason), code: r.reason,
+        addr: r.addr, perm: r.read ? { read: true } : { write: true }, modelledNs,
+      };
+      if (r.pasidPresent) rec.pasid = r.pasid;
+      this.faultSubject.next(rec);
+      this.eventSubject.next({ type: 'fault', record: rec });
+    },
+    onOverflow: (iommu: number, lost: number) => {
+      this.lostCount += lost;
+      this.eventSubject.next({ type: 'overflow', iommu, queue: 'event', lost });
+    },
+    onFatal: (_iommu: number, err: SimError) => {
+      if (this.closed) return;
+      this.failure ??= err;
+      for (const h of this.handles) h.fail(err, false);
+      void this.close();
+    },
+  };
+
+  /** Drains every worker's output; sleeps on the coordinator doorbell when all is quiet. */
+  private async pump(): Promise<void> {
+    const limit = this.options.hostTimeoutMs ?? 30_000;
+    const quiet = () => this.closed || this.handles.every((h) => h.quiet());
+    while (!this.closed) {
+      let moved = 0;
+      for (const h of this.handles) moved += h.drain();
+      const now = performance.now();
+      for (const h of this.handles) {
+        if (h.pending > 0 && now - h.lastProgress > limit) {
+          this.handleEvents.onFatal(h.index, simError('ETIMEDOUT', 'iommu-worker', 'worker-not-answering', `IOMMU ${h.index} made no progress for ${limit} ms`));
+        }
+      }
+      if (moved > 0) await new Promise<void>((r) => setImmediate(r)); // let timers and messages run
+      else await this.bell.sleepAsync(quiet, 100);
+    }
+  }
+}
+
+/** Test-only hooks (testHooks: true), the equivalents of IOMMU_TEST_OP_*. */
+export class TestHooks {
+  constructor(private readonly sim: Simulator, private readonly enabled: boolean) {}
+
+  private check(op: string): void {
+    if (!this.enabled) throw simError('EOPNOTSUPP', op, 'test-hooks-disabled', 'start the simulator with testHooks: true');
+  }
+
+  /** The IOTLB entries of one IOMMU, as the hardware holds them now. */
+  iotlbEntries(iommu: number): Promise<{ did: number; pasidTag: number; vpn: number; sizeShift: number; pfn: number; perm: number; pgtt: number }[]> {
+    this.check('test.iotlbEntries');
+    return this.sim.handle(iommu).request({ type: 'test', op: 'iotlb-entries' });
+  }
+
+  /** The PASID-table entry memory holds for (dev, pasid). */
+  pasidEntry(dev: Device, pasid: number) {
+    this.check('test.pasidEntry');
+    return this.sim.tables(dev.iommu).readPasidEntry(dev.rid, pasid);
+  }
+
+  /** Makes a worker throw, as a bug in the hardware model would. */
+  crashWorker(iommu: number): void {
+    this.check('test.crashWorker');
+    this.sim.handle(iommu).post({ type: 'test', id: 0, op: 'crash' });
+  }
+
+  /** Makes a worker stop answering (a wedged thread). */
+  hangWorker(iommu: number): void {
+    this.check('test.hangWorker');
+    this.sim.handle(iommu).post({ type: 'test', id: 0, op: 'hang' });
+  }
+}
+
+function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
+  const op = 'Simulator.start';
+  if (typeof o !== 'object' || o === null) throw simError('EINVAL', op, 'bad-options', 'options object required');
+  if (o.profile !== undefined && o.profile !== 'vtd') {
+    throw simError('EOPNOTSUPP', op, 'profile-not-modelled', `profile '${o.profile}': only 'vtd' so far`);
+  }
+  if (o.semantics !== undefined && o.semantics !== 'latest') throw simError('EOPNOTSUPP', op, 'semantics-not-modelled', `semantics '${o.semantics}'`);
+  if (o.pasidPolicy !== undefined && o.pasidPolicy !== 'global' && o.pasidPolicy !== 'per-device') throw simError('EINVAL', op, 'bad-pasid-policy', String(o.pasidPolicy));
+  const t = o.topology;
+  if (typeof t !== 'object' || t === null) throw simError('EINVAL', op, 'bad-topology', 'topology is required');
+  const specs: IommuOptions[] = typeof t.iommus === 'number' ? Array.from({ length: t.iommus }, () => ({})) : (t.iommus as IommuOptions[]);
+  if (!Array.isArray(specs) || specs.length < 1 || specs.length > 1024 || (typeof t.iommus === 'number' && !Number.isInteger(t.iommus))) {
+    throw simError('EINVAL', op, 'bad-iommu-count', `topology.iommus: expected 1..1024 or a list, got ${String(t.iommus)}`);
+  }
+  if (o.threads !== undefined && o.threads !== specs.length) {
+    throw simError('EOPNOTSUPP', op, 'threads-not-modelled', 'only one worker per IOMMU so far');
+  }
+  const cores = 2;
+  const spinUs = o.spinUs ?? (specs.length < cores ? 50 : specs.length <= 2 * cores ? 10 : 0);
+  if (!Number.isFinite(spinUs) || spinUs < 0) throw simError('EINVAL', op, 'bad-spin', `spinUs: ${spinUs}`);
+  try {
+    return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks));
+  } catch (e) {
+    throw simError('EINVAL', op, 'bad-iommu-config', (e as Error).message);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The translation pipeline of one IOMMU: a device request in, a physical address or a
+ * fault reason out.
+ *
+ * Models: context cache → PASID cache (each refilled from the tables on a miss) → device
+ * TLB (for devices whose context entry enables ATS) → IOTLB → first- or second-stage walk
+ * (or pass-through) → permission check → fill of IOTLB and device TLB. Second-stage-only
+ * translations are cached without a PASID tag (shared by every PASID of the domain);
+ * first-stage and pass-through ones are tagged with the PASID (VT-d scalable mode).
+ * Requests without PASID use the context entry's RID_PASID. Supervisor requests need
+ * SRE in the PASID entry; unprivileged first-stage requests need U/S at every level.
+ * Only successful translations are cached. Modelled cost is accumulated per request.
+ * Does not model: nested translation (PGTT=3 faults as an invalid entry until nested
+ * translation lands), paging-structure caches, ATS translation requests as separate
+ * transactions (a device-TLB miss is resolved in the same request), A/D bit updates.
+ */
+import type { ArenaView } from '../shared/memory/arena.js';
+import type { ResolvedIommuConfig } from '../shared/config.js';
+import { FIRST_STAGE, PERM_EXEC, PERM_READ, PERM_USER, PERM_WRITE, SECOND_STAGE } from '../shared/layout/pte-format.js';
+import { ACCESS_EXEC, ACCESS_WRITE } from '../shared/layout/dma-request.js';
+import { PGTT_FL, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
+import { FR } from '../shared/layout/fault-record.js';
+import { Iotlb, NO_PASID_TAG } from './iotlb.js';
+import { DevTlb } from './dev-tlb.js';
+import { ContextCache } from './context-cache.js';
+import { PasidCache } from './pasid-cache.js';
+import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK } from './page-walk.js';
+import { type DeviceContext, type PasidContext, VtdContextReader } from './vtd-context.js';
+
+const PERM_FOR_ACCESS = [PERM_READ, PERM_WRITE, PERM_EXEC];
+/** Faults raised when a table pointer is outside the memory this thread knows. */
+const ACCESS_FAULTS = new Set<number>([FR.ROOT_TABLE_ACCESS, FR.CONTEXT_TABLE_ACCESS, FR.PASID_DIR_ACCESS, FR.PASID_TABLE_ACCESS, FR.PTE_ACCESS, FR.SS_PTE_ACCESS]);
+
+export class Translator {
+  readonly iotlb: Iotlb;
+  readonly contextCache: ContextCache<DeviceContext>;
+  readonly pasidCache: PasidCache<PasidContext>;
+  readonly devTlbs = new Map<number, DevTlb>();
+  readonly walker: PageWalker;
+  readonly reader: VtdContextReader;
+
+  // Results of the last translate() (fields: the hot path allocates nothing).
+  paLo = 0;
+  paHi = 0;
+  /** Fault reason (FR) of the last request, 0 when translated. */
+  status = 0;
+  /** The fault is suppressed (fault processing disabled) and not recorded. */
+  suppressed = false;
+  cached = false;
+  costNs = 0;
+  /** PASID the request was translated under (RID_PASID for requests without PASID). */
+  effPasid = 0;
+
+  walks = 0;
+  walkReads = 0;
+  devTlbHits = 0;
+  devTlbMisses = 0;
+
+  constructor(view: ArenaView, rootTableFrame: number, private readonly cfg: ResolvedIommuConfig) {
+    this.iotlb = new Iotlb(cfg.iotlb);
+    this.contextCache = new ContextCache<DeviceContext>(cfg.contextCache);
+    this.pasidCache = new PasidCache<PasidContext>(cfg.pasidCache);
+    this.walker = new PageWalker(view);
+    this.reader = new VtdContextReader(view, rootTableFrame);
+  }
+
+  devTlb(rid: number): DevTlb {
+    let t = this.devTlbs.get(rid);
+    if (!t) {
+      t = new DevTlb(this.cfg.devTlb);
+      this.devTlbs.set(rid, t);
+    }
+    return t;
+  }
+
+  /**
+   * Translates one request. `pasid` is -1 for a request without PASID; the address is
+   * given as u32 halves. Returns `status` (0 = translated to paLo/paHi).
+   */
+  translate(rid: number, pasid: number, access: number, priv: boolean, addrLo: number, addrHi: number): number {
+    const st = this.translateOnce(rid, pasid, access, priv, addrLo, addrHi);
+    // A table in memory this thread has not attached yet (the arena grew while the
+    // request was in flight): take the coordinator's pending arena messages and retry.
+    if (st !== 0 && ACCESS_FAULTS.has(st) && this.refreshMemory()) return this.translateOnce(rid, pasid, access, priv, addrLo, addrHi);
+    return st;
+  }
+
+  /** Attaches arena chunks announced by the coordinator; true if any arrived (set by main.ts). */
+  refreshMemory: () => boolean = () => false;
+
+  private translateOnce(rid: number, pasid: number, access: number, priv: boolean, addrLo: number, addrHi: number): number {
+    const costs = this.cfg.costs;
+    this.cached = false;
+    this.suppressed = false;
+    let cost = 0;
+
+    let ctx = this.contextCache.lookup(rid);
+    if (ctx === undefined) {
+      ctx = this.reader.readContext(rid);
+      cost += this.reader.reads * costs.tableReadNs;
+      if (ctx === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
+      this.contextCache.insert(rid, ctx);
+    }
+    if (pasid >= 0 && !ctx.paside) return this.fault(FR.PASID_DISABLED, ctx.fpd, cost);
+    const eff = pasid >= 0 ? pasid : ctx.ridPasid;
+    this.effPasid = eff;
+    let pe = this.pasidCache.lookup(rid, eff);
+    if (pe === undefined) {
+      pe = this.reader.readPasid(ctx, eff);
+      cost += this.reader.reads * costs.tableReadNs;
+      if (pe === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
+      this.pasidCache.insert(rid, eff, pe.did, pe);
+    }
+    const isPriv = pasid >= 0 ? priv : ctx.ridPriv;
+    if (isPriv && !pe.sre && pe.pgtt !== PGTT_SL) return this.fault(FR.SUPERVISOR_NOT_ENABLED, pe.fpd, cost);
+
+    const vpnLo = ((addrLo >>> 12) | (addrHi << 20)) >>> 0;
+    const vpnHi = addrHi >>> 12;
+    const vpn = vpnHi * 0x1_0000_0000 + vpnLo;
+    const need = PERM_FOR_ACCESS[access] | (isPriv || pe.pgtt !== PGTT_FL ? 0 : PERM_USER);
+    const devTlb = ctx.dte ? this.devTlb(rid) : undefined;
+    const devTag = pasid >= 0 ? pasid : NO_PASID_TAG;
+    const tag = pe.pgtt === PGTT_SL ? NO_PASID_TAG : eff;
+
+    let pfn: number;
+    let perm: number;
+    if (devTlb !== undefined && (this.hit = devTlb.lookup(devTag, vpn)) >= 0) {
+      this.devTlbHits++;
+      pfn = devTlb.translatePfn(this.hit, vpn);
+      perm = devTlb.permOf(this.hit);
+      cost += costs.iotlbHitNs;
+      this.cached = true;
+    } else {
+      if (devTlb !== undefined) this.devTlbMisses++;
+      const h = this.iotlb.lookup(pe.did, tag, vpn);
+      let sizeShift: number;
+      let leafVpn: number;
+      let leafPfn: number;
+      if (h >= 0) {
+        pfn = this.iotlb.translatePfn(h, vpn);
+        perm = this.iotlb.permOf(h);
+        sizeShift = this.iotlb.sizeShiftOf(h);
+        leafVpn = this.iotlb.vpnOf(h);
+        leafPfn = pfn - (vpn - leafVpn);
+        cost += costs.iotlbHitNs;
+        this.cached = true;
+      } else if (pe.pgtt === PGTT_PT) {
+        pfn = leafPfn = leafVpn = vpn;
+        perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_USER;
+        sizeShift = 12;
+        this.iotlb.insert(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
+      } else {
+        const fl = pe.pgtt === PGTT_FL;
+        const st = this.walker.walk(fl ? FIRST_STAGE : SECOND_STAGE, fl ? pe.fsRootFrame : pe.ssRootFrame,
+          fl ? pe.fsLevels : pe.ssLevels, vpnLo, vpnHi);
+        this.walks++;
+        this.walkReads += this.walker.reads;
+        cost += this.walker.reads * costs.walkReadNs;
+        if (st !== WALK_OK) {
+          const fr = st === WALK_NOT_PRESENT ? (fl ? FR.FS_PTE_NOT_PRESENT : FR.SS_PTE_NOT_PRESENT)
+            : st === WALK_ABORT ? (fl ? FR.PTE_ACCESS : FR.SS_PTE_ACCESS) : FR.ADDRESS_BEYOND_AW;
+          return this.fault(fr, pe.fpd, cost);
+        }
+        pfn = this.walker.pfn;
+        perm = this.walker.perm;
+        sizeShift = this.walker.sizeShift;
+        leafPfn = this.walker.leafPfn;
+        leafVpn = vpn - (pfn - leafPfn);
+        this.iotlb.insert(pe.did, tag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
+      }
+      if (devTlb !== undefined) devTlb.insert(devTag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
+    }
+    if ((perm & need) !== need) {
+      const fr = (need & PERM_USER) !== 0 && (perm & PERM_USER) === 0 ? FR.PRIVILEGE
+        : access === ACCESS_WRITE ? FR.WRITE_DENIED : access === ACCESS_EXEC ? FR.EXEC_DENIED : FR.READ_DENIED;
+      return this.fault(fr, pe.fpd, cost);
+    }
+    this.paLo = (((pfn % 0x100000) << 12) | (addrLo & 0xfff)) >>> 0;
+    this.paHi = Math.floor(pfn / 0x100000) >>> 0;
+    this.status = 0;
+    this.costNs = cost;
+    return 0;
+  }
+
+  private hit = -1;
+
+  private fault(fr: number, fpd: boolean, cost: number): number {
+    this.status = fr;
+    this.suppressed = fpd;
+    this.costNs = cost + this.cfg.costs.faultNs;
+    this.paLo = this.paHi = 0;
+    return fr;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Configuration: the documented defaults of every hardware knob, and the resolved
+ * per-IOMMU configuration a worker is started with.
+ *
+ * Models: the VT-d scalable-mode profile (queue geometry, PASID width, cache sizes, cost
+ * parameters). Sources of defaults are given per field (HARDWARE.md section numbers).
+ * Does not model: the SMMUv3 and AMD profiles (their formats come with their own issue);
+ * cost distributions (fixed costs here; the cost-model issue refines them).
+ */
+
+export type ProfileName = 'vtd' | 'smmuv3' | 'amd';
+export type SemanticsName = 'latest' | 'v5';
+export type PasidPolicy = 'global' | 'per-device';
+
+export interface CacheGeometry {
+  entries: number;
+  ways: number;
+  policy?: 'lru' | 'rr';
+}
+
+export interface QueueGeometry {
+  /** Invalidation (command) queue depth in descriptors. Linux QI_LENGTH = 256. */
+  command: number;
+  /** Fault event queue depth in records. */
+  event: number;
+  /** Device DMA request ring depth (a simulator queue, not a hardware one). */
+  dma: number;
+}
+
+/** Modelled costs in nanoseconds of the simulated machine. */
+export interface CostModel {
+  /** IOTLB (or device-TLB) hit. */
+  iotlbHitNs: number;
+  /** One page-table memory read during a walk. 4 reads ≈ the 280 ns miss penalty (HARDWARE §3.1 T1). */
+  walkReadNs: number;
+  /** One root/context/PASID-directory/PASID-table read on a context or PASID-cache miss. */
+  tableReadNs: number;
+  /** Processing one invalidation descriptor. IOTLB inv + wait ≈ 0.8 µs (HARDWARE §3.2 I1). */
+  descriptorNs: number;
+  /** Processing a wait descriptor and its status write. */
+  waitNs: number;
+  /** Device-TLB invalidation round trip (ATS), within the 1–40 µs range of HARDWARE §3.3. */
+  devTlbInvNs: number;
+  /** Recording one fault. */
+  faultNs: number;
+}
+
+export interface IommuOptions {
+  /** PASID width of the IOMMU (ECAP.PSS + 1). Default 20. */
+  pasidBits?: number;
+  iotlb?: CacheGeometry;
+  pasidCache?: CacheGeometry;
+  contextCache?: CacheGeometry;
+  devTlb?: CacheGeometry;
+  queues?: Partial<QueueGeometry>;
+  costs?: Partial<CostModel>;
+}
+
+export interface ResolvedIommuConfig {
+  index: number;
+  pasidBits: number;
+  iotlb: CacheGeometry;
+  pasidCache: CacheGeometry;
+  contextCache: CacheGeometry;
+  devTlb: CacheGeometry;
+  queues: QueueGeometry;
+  costs: CostModel;
+  /** How long an idle worker spins before it sleeps, in microseconds. */
+  spinUs: number;
+  testHooks: boolean;
+}
+
+export const VTD_DEFAULTS = {
+  pasidBits: 20,
+  /** 64 × 4 KiB reach (HARDWARE §3.1 T2), 8-way. */
+  iotlb: { entries: 64, ways: 8, policy: 'lru' },
+  pasidCache: { entries: 64, ways: 8, policy: 'lru' },
+  contextCache: { entries: 64, ways: 8, policy: 'lru' },
+  /** A device's ATC: 32 entries, 8-way (no public figure; a small cache). */
+  devTlb: { entries: 32, ways: 8, policy: 'lru' },
+  queues: { command: 256, event: 256, dma: 1024 },
+  costs: {
+    iotlbHitNs: 10,
+    walkReadNs: 70,
+    tableReadNs: 70,
+    descriptorNs: 400,
+    waitNs: 400,
+    devTlbInvNs: 4000,
+    faultNs: 100,
+  },
+} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks'>;
+
+/** Entry sizes of the VT-d scalable-mode queues (256-bit descriptors, 128-bit FRCD). */
+export const VTD_INV_DESC_BYTES = 32;
+export const VTD_FAULT_RECORD_BYTES = 16;
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n >= 2 && (n & (n - 1)) === 0;
+}
+
+/** Merges options over the defaults; throws a RangeError naming the bad field. */
+export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs = 50, testHooks = false): ResolvedIommuConfig {
+  const c: ResolvedIommuConfig = {
+    index,
+    pasidBits: o.pasidBits ?? VTD_DEFAULTS.pasidBits,
+    iotlb: { ...VTD_DEFAULTS.iotlb, ...o.iotlb },
+    pasidCache: { ...VTD_DEFAULTS.pasidCache, ...o.pasidCache },
+    contextCache: { ...VTD_DEFAULTS.contextCache, ...o.contextCache },
+    devTlb: { ...VTD_DEFAULTS.devTlb, ...o.devTlb },
+    queues: { ...VTD_DEFAULTS.queues, ...o.queues },
+    costs: { ...VTD_DEFAULTS.costs, ...o.costs },
+    spinUs,
+    testHooks,
+  };
+  const where = `iommus[${index}]`;
+  if (!Number.isInteger(c.pasidBits) || c.pasidBits < 0 || c.pasidBits > 20) throw new RangeError(`${where}.pasidBits: expected 0..20, got ${c.pasidBits}`);
+  for (const k of ['iotlb', 'pasidCache', 'contextCache', 'devTlb'] as const) {
+    const g = c[k];
+    if (!isPow2(g.entries) || !isPow2(g.ways) && g.ways !== 1 || g.ways > g.entries) {
+      throw new RangeError(`${where}.${k}: entries and ways must be powers of two with ways <= entries, got ${g.entries}/${g.ways}`);
+    }
+  }
+  for (const k of ['command', 'event', 'dma'] as const) {
+    if (!isPow2(c.queues[k]) || c.queues[k] > 1 << 16) throw new RangeError(`${where}.queues.${k}: expected a power of two 2..65536, got ${c.queues[k]}`);
+  }
+  for (const [k, v] of Object.entries(c.costs)) {
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`${where}.costs.${k}: expected a non-negative number, got ${v}`);
+  }
+  return c;
+}

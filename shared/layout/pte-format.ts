@@ -1,0 +1,92 @@
+/**
+ * Page-table formats as the walker and the writer see them: one small object per format
+ * with the operations both sides need, built from the field knowledge in fs-pte.ts and
+ * ss-pte.ts (the only place these bits are known).
+ *
+ * Models: VT-d first-stage (x86-64, 4/5 levels) and second-stage (3/4/5 levels) formats;
+ * 4 KiB leaves at level 1, large leaves at level 2 (2 MiB) and 3 (1 GiB).
+ * Does not model: the Arm LPAE and AMD v1 formats (added with their profiles).
+ */
+import { FS_PS, FS_RW, FS_US, fsFrame, fsLargeFrame, fsMakeHi, fsMakeLo, fsNoExec, fsPresent } from './fs-pte.js';
+import { SS_PS, SS_R, SS_W, SS_X, ssFrame, ssMakeHi, ssMakeLo, ssPresent } from './ss-pte.js';
+
+export type PteFormatName = 'first-stage' | 'second-stage';
+
+/** Permission bits a leaf grants, as the caches store them. */
+export const PERM_READ = 1;
+export const PERM_WRITE = 2;
+export const PERM_EXEC = 4;
+/** First stage: every level had U/S=1, so user (unprivileged) requests may use it. */
+export const PERM_USER = 8;
+export const PERM_ALL = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_USER;
+
+export interface Prot { read?: boolean; write?: boolean; exec?: boolean }
+
+export interface PteFormat {
+  readonly name: PteFormatName;
+  /** Levels allowed for this format. */
+  readonly levels: readonly number[];
+  present(lo: number): boolean;
+  /** PS bit (meaningful at levels 2 and 3). */
+  large(lo: number): boolean;
+  /** Frame a non-leaf entry or 4 KiB leaf points at. */
+  frame(lo: number, hi: number): number;
+  /** Frame a large leaf points at. */
+  largeFrame(lo: number, hi: number): number;
+  /** Permission bits (PERM_*) this entry grants on its own; a walk ANDs them over levels. */
+  perm(lo: number, hi: number): number;
+  leafLo(frame: number, prot: Prot, large: boolean): number;
+  leafHi(frame: number, prot: Prot): number;
+  tableLo(frame: number): number;
+  tableHi(frame: number): number;
+}
+
+export const FIRST_STAGE: PteFormat = {
+  name: 'first-stage',
+  levels: [4, 5],
+  present: fsPresent,
+  large: (lo) => (lo & FS_PS) !== 0,
+  frame: fsFrame,
+  largeFrame: fsLargeFrame,
+  perm: (lo, hi) => PERM_READ | ((lo & FS_RW) ? PERM_WRITE : 0) | (fsNoExec(hi) ? 0 : PERM_EXEC) | ((lo & FS_US) ? PERM_USER : 0),
+  // Linux maps DMA domains' first-stage leaves with U/S set (requests without PASID, and
+  // PASID requests without PRIV, are user requests); read is implied by P.
+  leafLo: (frame, prot, large) => fsMakeLo(frame, { write: !!prot.write, user: true, exec: !!prot.exec, large }),
+  leafHi: (frame, prot) => fsMakeHi(frame, { write: !!prot.write, user: true, exec: !!prot.exec }),
+  tableLo: (frame) => fsMakeLo(frame, { write: true, user: true, exec: true }),
+  tableHi: (frame) => fsMakeHi(frame, { write: true, user: true, exec: true }),
+};
+
+export const SECOND_STAGE: PteFormat = {
+  name: 'second-stage',
+  levels: [3, 4, 5],
+  present: ssPresent,
+  large: (lo) => (lo & SS_PS) !== 0,
+  frame: ssFrame,
+  largeFrame: ssFrame,
+  perm: (lo) => ((lo & SS_R) ? PERM_READ : 0) | ((lo & SS_W) ? PERM_WRITE : 0) | ((lo & SS_X) ? PERM_EXEC : 0) | PERM_USER,
+  leafLo: (frame, prot, large) => ssMakeLo(frame, { read: !!prot.read, write: !!prot.write, exec: !!prot.exec, large }),
+  leafHi: (frame) => ssMakeHi(frame),
+  tableLo: (frame) => ssMakeLo(frame, { read: true, write: true, exec: true }),
+  tableHi: (frame) => ssMakeHi(frame),
+};
+
+export function pteFormat(name: PteFormatName): PteFormat {
+  return name === 'first-stage' ? FIRST_STAGE : SECOND_STAGE;
+}
+
+/** Index of VA bits for `level` from the page number split in two u32 halves. */
+export function levelIndex(vpnLo: number, vpnHi: number, level: number): number {
+  switch (level) {
+    case 1: return vpnLo & 511;
+    case 2: return (vpnLo >>> 9) & 511;
+    case 3: return (vpnLo >>> 18) & 511;
+    case 4: return ((vpnLo >>> 27) | (vpnHi << 5)) & 511;
+    default: return (vpnHi >>> 4) & 511;
+  }
+}
+
+/** Bits of input address a table with `levels` levels translates (39/48/57). */
+export function addressWidth(levels: number): number {
+  return 12 + 9 * levels;
+}
