@@ -75,6 +75,11 @@ export class DevTlb {
     this.tlb.insert(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
   }
 
+  /** insert() without argument checks (translation hot path). */
+  fillEntry(pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
+    this.tlb.fillEntry(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
+  }
+
   /**
    * An ATS invalidation request: removes entries of `pasidTag` (NO_PASID_TAG for a request
    * without PASID; 'all-pasids' for the global bit) overlapping pages [vpn, vpn + npages).

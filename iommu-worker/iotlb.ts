@@ -82,6 +82,17 @@ const TWO_9 = 512;
 const TWO_18 = 262144;
 
 /**
+ * The whole tag of a slot in one float64, so a probe does two compares (page base, tag):
+ * did (16 bits) · 2^34 + pasidTag (32 bits) · 4 + size code (0: 4 KiB, 1: 2 MiB, 2: 1 GiB).
+ * 50 bits, exact. Invalid slots hold NaN, which equals nothing.
+ */
+const TAG_DID_MUL = 2 ** 34;
+
+function sizeCode(sizeShift: number): number {
+  return sizeShift === 12 ? 0 : sizeShift === 21 ? 1 : 2;
+}
+
+/**
  * Hash of (did, pasidTag) XORed into the set index: the PASID with its high 10 bits folded
  * onto the low ones, XOR the DID times the golden ratio (a bijection on every low-bit
  * window, so consecutive DIDs spread). Deliberately cheap: it is on the hit path.
@@ -106,9 +117,11 @@ export class Iotlb {
   readonly sets: number;
   readonly ways: number;
 
-  // TAGS (state byte in sa.state = sizeShift, 0 = invalid)
+  // TAGS (state byte in sa.state = sizeShift, 0 = invalid). `tagKeys` is the lookup's copy
+  // of (did, pasidTag, size) in one number; `dids` / `pasidTags` serve scans and entries().
   private readonly state: Uint8Array;
   private readonly vpns: Float64Array;
+  private readonly tagKeys: Float64Array;
   private readonly pasidTags: Uint32Array;
   private readonly dids: Uint16Array;
   // OUTPUTS
@@ -131,6 +144,7 @@ export class Iotlb {
     this.state = this.sa.state;
     const n = this.sa.entries;
     this.vpns = new Float64Array(n);
+    this.tagKeys = new Float64Array(n).fill(NaN);
     this.pasidTags = new Uint32Array(n);
     this.dids = new Uint16Array(n);
     this.pfns = new Float64Array(n);
@@ -146,14 +160,13 @@ export class Iotlb {
   lookup(did: number, pasidTag: number, vpn: number): number {
     // Keep this small: V8 inlines it only under its bytecode-size limit (see header).
     if (this.n4k !== 0) {
-      const state = this.state;
       const vpns = this.vpns;
+      const keys = this.tagKeys;
+      const tk = did * TAG_DID_MUL + pasidTag * 4; // size code 0
       let s = (((vpn >>> 0) ^ tagHash(did, pasidTag)) & this.setMask) * this.ways;
       const end = s + this.ways;
       for (; s < end; s++) {
-        if (vpns[s] === vpn && state[s] === 12 && this.pasidTags[s] === pasidTag && this.dids[s] === did) {
-          return this.hit(s);
-        }
+        if (vpns[s] === vpn && keys[s] === tk) return this.hit(s);
       }
     }
     return this.lookupLarge(did, pasidTag, vpn);
@@ -176,15 +189,11 @@ export class Iotlb {
   /** Slot of the valid entry (did, pasidTag, size sizeShift, base pn * pages), or -1. */
   private probe(did: number, pasidTag: number, pn: number, pages: number, sizeShift: number): number {
     const base = pn * pages;
+    const tk = did * TAG_DID_MUL + pasidTag * 4 + sizeCode(sizeShift);
     let s = (((pn >>> 0) ^ tagHash(did, pasidTag)) & this.setMask) * this.ways;
     const end = s + this.ways;
     for (; s < end; s++) {
-      if (
-        this.vpns[s] === base && this.state[s] === sizeShift &&
-        this.pasidTags[s] === pasidTag && this.dids[s] === did
-      ) {
-        return s;
-      }
+      if (this.vpns[s] === base && this.tagKeys[s] === tk) return s;
     }
     return -1;
   }
@@ -236,13 +245,21 @@ export class Iotlb {
     if (sizeShift !== 12 && sizeShift !== 21 && sizeShift !== 30) throw new RangeError(`${op}: sizeShift ${sizeShift}`);
     checkPageNumber(op, 'vpn', vpn);
     checkPageNumber(op, 'pfn', pfn);
-    const pages = 2 ** (sizeShift - 12);
+    const pages = sizeShift === 12 ? 1 : sizeShift === 21 ? TWO_9 : TWO_18;
     if (vpn % pages !== 0 || pfn % pages !== 0) {
       throw new RangeError(`${op}: vpn ${vpn} / pfn ${pfn} not aligned to a 2^${sizeShift}-byte page`);
     }
     if (!Number.isInteger(perm) || perm < 0 || perm > PERM_MASK) throw new RangeError(`${op}: perm ${perm}`);
     if (!Number.isInteger(pgtt) || pgtt < 1 || pgtt > 4) throw new RangeError(`${op}: pgtt ${pgtt} not in 1..4`);
+    this.fillEntry(did, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
+  }
 
+  /**
+   * insert() without argument checks, for the translation hot path whose arguments come
+   * from the walker (already well formed). Same effect as insert().
+   */
+  fillEntry(did: number, pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
+    const pages = sizeShift === 12 ? 1 : sizeShift === 21 ? TWO_9 : TWO_18;
     const pn = vpn / pages;
     let slot = this.probe(did, pasidTag, pn, pages, sizeShift);
     if (slot >= 0) {
@@ -254,6 +271,7 @@ export class Iotlb {
       this.vpns[slot] = vpn;
       this.pasidTags[slot] = pasidTag;
       this.dids[slot] = did;
+      this.tagKeys[slot] = did * TAG_DID_MUL + pasidTag * 4 + sizeCode(sizeShift);
       this.sa.fill(slot, sizeShift);
       this.count(sizeShift, 1);
     }
@@ -270,6 +288,7 @@ export class Iotlb {
 
   private dropSlot(s: number): number {
     this.count(this.state[s], -1);
+    this.tagKeys[s] = NaN;
     return this.sa.drop(s);
   }
 
@@ -278,6 +297,7 @@ export class Iotlb {
   /** IOTLB invalidation, global granularity: every entry. */
   invalidateAll(): number {
     this.n4k = this.n2m = this.n1g = 0;
+    this.tagKeys.fill(NaN);
     return this.sa.clear();
   }
 

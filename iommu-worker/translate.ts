@@ -148,7 +148,7 @@ export class Translator {
         pfn = leafPfn = leafVpn = vpn;
         perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_USER;
         sizeShift = 12;
-        this.iotlb.insert(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
+        this.iotlb.fillEntry(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
       } else {
         const fl = pe.pgtt === PGTT_FL;
         const st = this.walker.walk(fl ? FIRST_STAGE : SECOND_STAGE, fl ? pe.fsRootFrame : pe.ssRootFrame,
@@ -166,9 +166,9 @@ export class Translator {
         sizeShift = this.walker.sizeShift;
         leafPfn = this.walker.leafPfn;
         leafVpn = vpn - (pfn - leafPfn);
-        this.iotlb.insert(pe.did, tag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
+        this.iotlb.fillEntry(pe.did, tag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
       }
-      if (devTlb !== undefined) devTlb.insert(devTag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
+      if (devTlb !== undefined) devTlb.fillEntry(devTag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
     }
     if ((perm & need) !== need) {
       const fr = (need & PERM_USER) !== 0 && (perm & PERM_USER) === 0 ? FR.PRIVILEGE
