@@ -223,7 +223,7 @@ export async function measurePostMessageRtt(samples: number, budgetMs = Infinity
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function run(opts: { quick: boolean }): Promise<Metric[]> {
+export async function run(opts: { quick: boolean; verbose?: boolean }): Promise<Metric[]> {
   const reps = opts.quick ? 5 : 9;
   // Each measurement stops at `total` entries or its time budget, whichever comes first
   // (~50–150 ms per measurement on an idle 2-core machine; the budget bounds a busy one).
@@ -248,6 +248,12 @@ export async function run(opts: { quick: boolean }): Promise<Metric[]> {
       for (const b of BATCHES) {
         ours.get(b)!.push(await ringMops(w, b, totalFor(b), budgetMs));
         theirs.get(b)!.push(await ringbufjsMops(w, b, totalFor(b), budgetMs));
+      }
+    }
+    if (opts.verbose) {
+      for (const b of BATCHES) {
+        const f = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' ');
+        console.log(`${BENCH} b${b}: ring [${f(ours.get(b)!)}] ringbuf.js [${f(theirs.get(b)!)}] Mops/s`);
       }
     }
     ringRtt = await measureRingRtt(w, rttSamples, opts.quick ? 500 : 2_000);

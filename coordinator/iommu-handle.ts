@@ -9,8 +9,9 @@
  * the queue is full (never a dropped descriptor); device DMA submitted to the IOMMU and
  * completed with a translation or a fault; fault records drained from the event queue with
  * overflow counts. Crash handling: a worker error, an unexpected exit or an answer that
- * never comes (host-time watchdog) rejects everything pending with EIO / ETIMEDOUT and
- * reports to the simulator, which shuts the rest down.
+ * never comes (host-time watchdog, timed from the last progress or from when work arrived
+ * at an idle handle) rejects everything pending — submissions waiting for ring space
+ * included — with EIO / ETIMEDOUT and reports to the simulator, which shuts the rest down.
  * Does not model: multi-producer queue insertion (one coordinator thread produces), the
  * VT-d register interface (queue addresses are handed over at start-up).
  */
@@ -81,6 +82,8 @@ export class IommuHandle {
   private readonly requests = new Map<number, (v: unknown) => void>();
   private submitChain: Promise<unknown> = Promise.resolve();
   private failed: SimError | undefined;
+  /** Aborts of the submissions waiting for ring space (pending work: fail() rejects them). */
+  private readonly spaceWaits = new Set<(e: SimError) => void>();
   private exited = false;
   readonly ready: Promise<void>;
   private readonly exitPromise: Promise<void>;
@@ -154,7 +157,26 @@ export class IommuHandle {
   }
 
   get pending(): number {
-    return this.waits.length + this.dmas.size + this.requests.size;
+    return this.waits.length + this.dmas.size + this.requests.size + this.spaceWaits.size;
+  }
+
+  /** Starts the watchdog's clock when work arrives at an idle handle (call before adding it). */
+  private noteSubmit(): void {
+    if (this.pending === 0) this.lastProgress = performance.now();
+  }
+
+  /** Waits until `need` slots of `ring` are free; rejects as soon as the handle fails. */
+  private async waitSpace(ring: SpscRing, need: number): Promise<void> {
+    this.noteSubmit();
+    let abort!: (e: SimError) => void;
+    const aborted = new Promise<never>((_, reject) => { abort = reject; });
+    this.spaceWaits.add(abort);
+    try {
+      await Promise.race([ring.waitForSpace(need), aborted]);
+    } finally {
+      this.spaceWaits.delete(abort);
+    }
+    if (this.failed) throw this.failed;
   }
 
   get error(): SimError | undefined {
@@ -172,6 +194,7 @@ export class IommuHandle {
   request<T>(m: { type: 'stats' } | { type: 'test'; op: 'iotlb-entries' | 'crash' | 'hang' }): Promise<T> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextReq++;
+    this.noteSubmit();
     return new Promise<T>((resolve, reject) => {
       this.requests.set(id, resolve as (v: unknown) => void);
       this.rejecters.set(id, reject);
@@ -207,8 +230,7 @@ export class IommuHandle {
     for (let i = 0; i < all.length;) {
       let free = ring.freeSlots();
       if (free === 0) {
-        await ring.waitForSpace(Math.min(all.length - i, ring.depth));
-        if (this.failed) throw this.failed;
+        await this.waitSpace(ring, Math.min(all.length - i, ring.depth));
         free = ring.freeSlots();
       }
       const n = Math.min(free, all.length - i);
@@ -220,6 +242,7 @@ export class IommuHandle {
       ring.publish(n); // release: the worker sees the descriptors
       i += n;
     }
+    this.noteSubmit();
     const done = new Promise<WaitCompletion>((resolve, reject) => this.waits.push({ seq, t0, resolve, reject }));
     this.spinFor(() => this.waitDone(seq));
     this.pollWaits();
@@ -236,11 +259,16 @@ export class IommuHandle {
     if (this.failed) throw this.failed;
     const ring = this.dmaRing;
     const out: Promise<DmaCompletion>[] = [];
+    this.noteSubmit();
     for (let i = 0; i < reqs.length;) {
       let free = ring.freeSlots();
       if (free === 0) {
-        await ring.waitForSpace(1);
-        if (this.failed) throw this.failed;
+        try {
+          await this.waitSpace(ring, 1);
+        } catch (e) {
+          void Promise.all(out).catch(() => {}); // fail() rejected those already queued: handled here
+          throw e;
+        }
         free = ring.freeSlots();
       }
       const n = Math.min(free, reqs.length - i);
@@ -287,6 +315,8 @@ export class IommuHandle {
     }
     if (n > 0) {
       ring.release(n);
+      // A worker whose completion ring was full sleeps on its doorbell: wake it (one load when awake).
+      this.workerBell.ring();
       this.lastProgress = performance.now();
     }
     return n;
@@ -334,6 +364,8 @@ export class IommuHandle {
   fail(err: SimError, report = true): void {
     if (this.failed) return;
     this.failed = err;
+    for (const abort of this.spaceWaits) abort(err);
+    this.spaceWaits.clear();
     for (const w of this.waits.splice(0)) w.reject(err);
     for (const d of this.dmas.values()) d.reject(err);
     this.dmas.clear();

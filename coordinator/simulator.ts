@@ -326,6 +326,9 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   const cores = 2;
   const spinUs = o.spinUs ?? (specs.length < cores ? 50 : specs.length <= 2 * cores ? 10 : 0);
   if (!Number.isFinite(spinUs) || spinUs < 0) throw simError('EINVAL', op, 'bad-spin', `spinUs: ${spinUs}`);
+  // NaN would disable the watchdog and 0 or less would time out every request at once.
+  if (o.hostTimeoutMs !== undefined && !(o.hostTimeoutMs > 0)) throw simError('EINVAL', op, 'bad-host-timeout', `hostTimeoutMs: ${o.hostTimeoutMs}`);
+  if (o.arenaBytes !== undefined && !(o.arenaBytes > 0)) throw simError('EINVAL', op, 'bad-arena-size', `arenaBytes: ${o.arenaBytes}`);
   try {
     return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks));
   } catch (e) {

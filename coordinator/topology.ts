@@ -5,6 +5,8 @@
  * Models: PCI functions named by BDF (their requester id is what the IOMMU sees),
  * placed behind an IOMMU by index, with the capabilities the IOMMU cares about: PASID
  * width (max PASIDs = min(device, IOMMU)), ATS, PRI. Every device is its own group.
+ * Devices behind one IOMMU have distinct requester ids (bus/device/function), whatever
+ * their segment: the IOMMU's tables are indexed by requester id.
  * Does not model (yet — the kernel-API issue adds them): PCI hierarchy, ACS-derived
  * groups, aliases, VFs and mdevs, reserved regions, platform devices.
  */
@@ -70,6 +72,9 @@ export class Topology {
       if (!Number.isInteger(bits) || bits < 0 || bits > 20) throw simError('EINVAL', op, 'bad-pasid-bits', `${where}.pasidBits: expected 0..20, got ${String(d.pasidBits)}`);
       const key = `${parsed.segment}:${parsed.rid}`;
       if (this.byBdf.has(key)) throw simError('EEXIST', op, 'duplicate-bdf', `${where}.bdf: '${d.bdf}' appears twice`);
+      // An IOMMU tells its devices apart by requester id alone (its tables are indexed by it).
+      const other = this.byRid.get(iommu * 0x10000 + parsed.rid);
+      if (other) throw simError('EEXIST', op, 'duplicate-requester-id', `${where}.bdf: '${d.bdf}' has the requester id of ${other.bdf} behind IOMMU ${iommu}`);
       const ib = iommuPasidBits(iommu);
       const maxPasids = bits === 0 || ib === 0 ? 0 : 2 ** Math.min(bits, ib);
       const group = new Group(this.groups.length);
