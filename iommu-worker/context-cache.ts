@@ -36,6 +36,16 @@ export class ContextCache<V> {
     return this.c.lookup(sid, 0);
   }
 
+  /** Slot of the last hit or insert, for lookupAt(). */
+  get lastSlot(): number {
+    return this.c.last;
+  }
+
+  /** lookup() of a sid last seen in `slot`; undefined (nothing counted) if the slot changed. */
+  lookupAt(slot: number, sid: number): V | undefined {
+    return this.c.hitAt(slot, sid, 0);
+  }
+
   insert(sid: number, value: V): void {
     checkSid('context-cache.insert', sid);
     this.c.insert(sid, 0, value);

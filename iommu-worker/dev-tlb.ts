@@ -80,6 +80,11 @@ export class DevTlb {
     this.tlb.fillEntry(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
   }
 
+  /** fillEntry() right after a lookup() of a page inside it missed (see Iotlb.fillAbsent). */
+  fillAbsent(pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
+    this.tlb.fillAbsent(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
+  }
+
   /**
    * An ATS invalidation request: removes entries of `pasidTag` (NO_PASID_TAG for a request
    * without PASID; 'all-pasids' for the global bit) overlapping pages [vpn, vpn + npages).

@@ -260,25 +260,37 @@ export class Iotlb {
    */
   fillEntry(did: number, pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
     const pages = sizeShift === 12 ? 1 : sizeShift === 21 ? TWO_9 : TWO_18;
-    const pn = vpn / pages;
-    let slot = this.probe(did, pasidTag, pn, pages, sizeShift);
-    if (slot >= 0) {
-      this.sa.refresh(slot);
-    } else {
-      slot = this.sa.victim(((pn >>> 0) ^ tagHash(did, pasidTag)) & this.setMask);
-      const old = this.state[slot];
-      if (old !== 0) this.count(old, -1);
-      this.vpns[slot] = vpn;
-      this.pasidTags[slot] = pasidTag;
-      this.dids[slot] = did;
-      this.tagKeys[slot] = did * TAG_DID_MUL + pasidTag * 4 + sizeCode(sizeShift);
-      this.sa.fill(slot, sizeShift);
-      this.count(sizeShift, 1);
+    const slot = this.probe(did, pasidTag, vpn / pages, pages, sizeShift);
+    if (slot < 0) {
+      this.fillAbsent(did, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
+      return;
     }
+    this.sa.refresh(slot);
     this.pfns[slot] = pfn;
     this.perms[slot] = perm;
     this.pgtts[slot] = pgtt;
   }
+
+  /**
+   * fillEntry() for a tag known not to be cached at that size — the caller's lookup() of
+   * a page inside it just missed — so no probe for an entry to rewrite is needed.
+   */
+  fillAbsent(did: number, pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
+    const pn = sizeShift === 12 ? vpn : vpn / (sizeShift === 21 ? TWO_9 : TWO_18);
+    const slot = this.sa.victim(((pn >>> 0) ^ tagHash(did, pasidTag)) & this.setMask);
+    const old = this.state[slot];
+    if (old !== 0) this.count(old, -1);
+    this.vpns[slot] = vpn;
+    this.pasidTags[slot] = pasidTag;
+    this.dids[slot] = did;
+    this.tagKeys[slot] = did * TAG_DID_MUL + pasidTag * 4 + sizeCode(sizeShift);
+    this.sa.fill(slot, sizeShift);
+    this.count(sizeShift, 1);
+    this.pfns[slot] = pfn;
+    this.perms[slot] = perm;
+    this.pgtts[slot] = pgtt;
+  }
+
 
   private count(sizeShift: number, d: number): void {
     if (sizeShift === 12) this.n4k += d;

@@ -11,7 +11,7 @@
  * nested two-dimensional walks (added with nested translation).
  */
 import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
-import { type PteFormat, levelIndex } from '../shared/layout/pte-format.js';
+import { type PteFormat, levelIndices } from '../shared/layout/pte-format.js';
 
 export const WALK_OK = 0;
 export const WALK_NOT_PRESENT = 1;
@@ -31,33 +31,41 @@ export class PageWalker {
 
   constructor(private readonly view: ArenaView) {}
 
+  /** Table index per level, filled once per walk. */
+  private readonly idx = new Int32Array(6);
+
   /** Walks `vpn` (page number as u32 halves); returns WALK_*. pfn is the 4 KiB page of vpn. */
   walk(format: PteFormat, rootFrame: number, levels: number, vpnLo: number, vpnHi: number): number {
-    this.reads = 0;
     const bits = 9 * levels;
     if (bits >= 32 ? vpnHi >>> (bits - 32) !== 0 : vpnHi !== 0 || vpnLo >>> bits !== 0) {
+      this.reads = 0;
       this.level = levels;
       return WALK_OUT_OF_RANGE;
     }
+    const idx = this.idx;
+    levelIndices(vpnLo, vpnHi, idx);
     const chunks = this.view.chunks;
     let frame = rootFrame;
-    let perm = -1;
+    let andLo = -1;
+    let orHi = 0;
     for (let level = levels; level >= 1; level--) {
       const rel = frame - ARENA_BASE_FRAME;
       const chunk = rel >= 0 ? chunks[rel >>> CHUNK_FRAME_SHIFT] : undefined;
       if (chunk === undefined) {
+        this.reads = levels - level;
         this.level = level;
         return WALK_ABORT;
       }
-      const at = ((rel & (CHUNK_FRAMES - 1)) << 10) + 2 * levelIndex(vpnLo, vpnHi, level);
+      const at = ((rel & (CHUNK_FRAMES - 1)) << 10) + 2 * idx[level];
       const lo = chunk[at];
-      this.reads++;
       if (!format.present(lo)) {
+        this.reads = levels - level + 1;
         this.level = level;
         return WALK_NOT_PRESENT;
       }
       const hi = chunk[at + 1];
-      perm &= format.perm(lo, hi);
+      andLo &= lo;
+      orHi |= hi;
       if (level === 1) {
         this.pfn = this.leafPfn = format.frame(lo, hi);
         this.sizeShift = 12;
@@ -70,7 +78,8 @@ export class PageWalker {
         frame = format.frame(lo, hi);
         continue;
       }
-      this.perm = perm;
+      this.perm = format.walkPerm(andLo, orHi);
+      this.reads = levels - level + 1;
       this.level = level;
       return WALK_OK;
     }

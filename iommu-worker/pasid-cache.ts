@@ -53,6 +53,16 @@ export class PasidCache<V> {
     return this.c.lookup(sid, pasid);
   }
 
+  /** Slot of the last hit or insert, for lookupAt(). */
+  get lastSlot(): number {
+    return this.c.last;
+  }
+
+  /** lookup() of (sid, pasid) last seen in `slot`; undefined (nothing counted) if the slot changed. */
+  lookupAt(slot: number, sid: number, pasid: number): V | undefined {
+    return this.c.hitAt(slot, sid, pasid);
+  }
+
   /** Caches the decoded PASID entry of (sid, pasid), whose DID is `did`. */
   insert(sid: number, pasid: number, did: number, value: V): void {
     checkSid('pasid-cache.insert', sid);

@@ -117,12 +117,16 @@ export class SetAssoc {
     const state = this.state;
     const base = set * this.ways;
     const end = base + this.ways;
-    for (let s = base; s < end; s++) if (state[s] === 0) return s;
-    if (!this.lru) return base + this.rrNext[set];
+    if (!this.lru) {
+      for (let s = base; s < end; s++) if (state[s] === 0) return s;
+      return base + this.rrNext[set];
+    }
+    // One pass: the first invalid way, else the least recently used.
     const stamp = this.stamp;
     let best = base;
-    let bestStamp = stamp[base];
-    for (let s = base + 1; s < end; s++) {
+    let bestStamp = Infinity;
+    for (let s = base; s < end; s++) {
+      if (state[s] === 0) return s;
       if (stamp[s] < bestStamp) {
         bestStamp = stamp[s];
         best = s;
@@ -130,6 +134,7 @@ export class SetAssoc {
     }
     return best;
   }
+
 
   /** Marks `slot` valid with state byte `tag` (nonzero, < 256); counts an eviction if it was valid. */
   fill(slot: number, tag = 1): void {
@@ -224,6 +229,9 @@ export class KeyedSetAssoc<V> {
     return -1;
   }
 
+  /** Slot of the last successful lookup() or insert() (-1 before any). */
+  last = -1;
+
   /** Looks (a, b) up, counting a hit or a miss and updating LRU on a hit. */
   lookup(a: number, b: number): V | undefined {
     const s = this.find(a, b);
@@ -231,6 +239,19 @@ export class KeyedSetAssoc<V> {
       this.sa.misses++;
       return undefined;
     }
+    this.last = s;
+    this.sa.hits++;
+    this.sa.touch(s);
+    return this.values[s];
+  }
+
+  /**
+   * lookup() for a key the caller saw in slot `s` before: if the slot still holds (a, b)
+   * it is a hit, counted and touched exactly as lookup() would (a key is never cached in
+   * two slots); otherwise undefined and nothing is counted — the caller then lookup()s.
+   */
+  hitAt(s: number, a: number, b: number): V | undefined {
+    if (s < 0 || this.sa.state[s] === 0 || this.keyA[s] !== a || this.keyB[s] !== b) return undefined;
     this.sa.hits++;
     this.sa.touch(s);
     return this.values[s];
@@ -249,6 +270,7 @@ export class KeyedSetAssoc<V> {
       this.sa.fill(s);
     }
     this.values[s] = value;
+    this.last = s;
     return s;
   }
 

@@ -94,22 +94,34 @@ export class Translator {
     this.suppressed = false;
     let cost = 0;
 
-    let ctx = this.contextCache.lookup(rid);
+    // Context cache: re-check the slot of the last hit first (same counting and LRU).
+    let ctx = rid === this.mRid ? this.contextCache.lookupAt(this.mCtxSlot, rid) : undefined;
     if (ctx === undefined) {
-      ctx = this.reader.readContext(rid);
-      cost += this.reader.reads * costs.tableReadNs;
-      if (ctx === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
-      this.contextCache.insert(rid, ctx);
+      ctx = this.contextCache.lookup(rid);
+      if (ctx === undefined) {
+        ctx = this.reader.readContext(rid);
+        cost += this.reader.reads * costs.tableReadNs;
+        if (ctx === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
+        this.contextCache.insert(rid, ctx);
+      }
+      this.mRid = rid;
+      this.mCtxSlot = this.contextCache.lastSlot;
     }
     if (pasid >= 0 && !ctx.paside) return this.fault(FR.PASID_DISABLED, ctx.fpd, cost);
     const eff = pasid >= 0 ? pasid : ctx.ridPasid;
     this.effPasid = eff;
-    let pe = this.pasidCache.lookup(rid, eff);
+    let pe = rid === this.mPeRid && eff === this.mPeEff ? this.pasidCache.lookupAt(this.mPeSlot, rid, eff) : undefined;
     if (pe === undefined) {
-      pe = this.reader.readPasid(ctx, eff);
-      cost += this.reader.reads * costs.tableReadNs;
-      if (pe === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
-      this.pasidCache.insert(rid, eff, pe.did, pe);
+      pe = this.pasidCache.lookup(rid, eff);
+      if (pe === undefined) {
+        pe = this.reader.readPasid(ctx, eff);
+        cost += this.reader.reads * costs.tableReadNs;
+        if (pe === undefined) return this.fault(this.reader.fault, this.reader.fpd, cost);
+        this.pasidCache.insert(rid, eff, pe.did, pe);
+      }
+      this.mPeRid = rid;
+      this.mPeEff = eff;
+      this.mPeSlot = this.pasidCache.lastSlot;
     }
     const isPriv = pasid >= 0 ? priv : ctx.ridPriv;
     if (isPriv && !pe.sre && pe.pgtt !== PGTT_SL) return this.fault(FR.SUPERVISOR_NOT_ENABLED, pe.fpd, cost);
@@ -124,65 +136,72 @@ export class Translator {
 
     let pfn: number;
     let perm: number;
-    if (devTlb !== undefined && (this.hit = devTlb.lookup(devTag, vpn)) >= 0) {
+    let h: number;
+    if (devTlb !== undefined && (h = devTlb.lookup(devTag, vpn)) >= 0) {
       this.devTlbHits++;
-      pfn = devTlb.translatePfn(this.hit, vpn);
-      perm = devTlb.permOf(this.hit);
+      pfn = devTlb.translatePfn(h, vpn);
+      perm = devTlb.permOf(h);
       cost += costs.iotlbHitNs;
       this.cached = true;
     } else {
       if (devTlb !== undefined) this.devTlbMisses++;
-      const h = this.iotlb.lookup(pe.did, tag, vpn);
-      let sizeShift: number;
-      let leafVpn: number;
-      let leafPfn: number;
+      const iotlb = this.iotlb;
+      h = iotlb.lookup(pe.did, tag, vpn);
       if (h >= 0) {
-        pfn = this.iotlb.translatePfn(h, vpn);
-        perm = this.iotlb.permOf(h);
-        sizeShift = this.iotlb.sizeShiftOf(h);
-        leafVpn = this.iotlb.vpnOf(h);
-        leafPfn = pfn - (vpn - leafVpn);
+        pfn = iotlb.translatePfn(h, vpn);
+        perm = iotlb.permOf(h);
         cost += costs.iotlbHitNs;
         this.cached = true;
+        if (devTlb !== undefined) {
+          const sizeShift = iotlb.sizeShiftOf(h);
+          devTlb.fillAbsent(devTag, iotlb.vpnOf(h), sizeShift, iotlb.pfnOf(h), perm, pe.pgtt);
+        }
       } else if (pe.pgtt === PGTT_PT) {
-        pfn = leafPfn = leafVpn = vpn;
+        pfn = vpn;
         perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_USER;
-        sizeShift = 12;
-        this.iotlb.fillEntry(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
+        iotlb.fillAbsent(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
+        if (devTlb !== undefined) devTlb.fillAbsent(devTag, vpn, 12, pfn, perm, pe.pgtt);
       } else {
         const fl = pe.pgtt === PGTT_FL;
-        const st = this.walker.walk(fl ? FIRST_STAGE : SECOND_STAGE, fl ? pe.fsRootFrame : pe.ssRootFrame,
+        const w = this.walker;
+        const st = w.walk(fl ? FIRST_STAGE : SECOND_STAGE, fl ? pe.fsRootFrame : pe.ssRootFrame,
           fl ? pe.fsLevels : pe.ssLevels, vpnLo, vpnHi);
         this.walks++;
-        this.walkReads += this.walker.reads;
-        cost += this.walker.reads * costs.walkReadNs;
+        this.walkReads += w.reads;
+        cost += w.reads * costs.walkReadNs;
         if (st !== WALK_OK) {
           const fr = st === WALK_NOT_PRESENT ? (fl ? FR.FS_PTE_NOT_PRESENT : FR.SS_PTE_NOT_PRESENT)
             : st === WALK_ABORT ? (fl ? FR.PTE_ACCESS : FR.SS_PTE_ACCESS) : FR.ADDRESS_BEYOND_AW;
           return this.fault(fr, pe.fpd, cost);
         }
-        pfn = this.walker.pfn;
-        perm = this.walker.perm;
-        sizeShift = this.walker.sizeShift;
-        leafPfn = this.walker.leafPfn;
-        leafVpn = vpn - (pfn - leafPfn);
-        this.iotlb.fillEntry(pe.did, tag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
+        pfn = w.pfn;
+        perm = w.perm;
+        const leafVpn = vpn - (pfn - w.leafPfn);
+        iotlb.fillAbsent(pe.did, tag, leafVpn, w.sizeShift, w.leafPfn, perm, pe.pgtt);
+        if (devTlb !== undefined) devTlb.fillAbsent(devTag, leafVpn, w.sizeShift, w.leafPfn, perm, pe.pgtt);
       }
-      if (devTlb !== undefined) devTlb.fillEntry(devTag, leafVpn, sizeShift, leafPfn, perm, pe.pgtt);
     }
     if ((perm & need) !== need) {
       const fr = (need & PERM_USER) !== 0 && (perm & PERM_USER) === 0 ? FR.PRIVILEGE
         : access === ACCESS_WRITE ? FR.WRITE_DENIED : access === ACCESS_EXEC ? FR.EXEC_DENIED : FR.READ_DENIED;
       return this.fault(fr, pe.fpd, cost);
     }
-    this.paLo = (((pfn % 0x100000) << 12) | (addrLo & 0xfff)) >>> 0;
-    this.paHi = Math.floor(pfn / 0x100000) >>> 0;
+    // pfn < 2^40: split into the address's u32 halves without 64-bit math.
+    const hi = (pfn / 0x100000) | 0;
+    this.paHi = hi;
+    this.paLo = (((pfn - hi * 0x100000) << 12) | (addrLo & 0xfff)) >>> 0;
     this.status = 0;
     this.costNs = cost;
     return 0;
   }
 
-  private hit = -1;
+  // The slots of the last context-cache and PASID-cache hits (see lookupAt()).
+  private mRid = -1;
+  private mCtxSlot = -1;
+  private mPeRid = -1;
+  private mPeEff = -1;
+  private mPeSlot = -1;
+
 
   private fault(fr: number, fpd: boolean, cost: number): number {
     this.status = fr;

@@ -103,3 +103,85 @@ export function writeWords(u32: Uint32Array, at: number, words: readonly bigint[
 export function clearPresentWord(u32: Uint32Array, at: number): void {
   u32[at] = 0;
 }
+
+// --- The BigInt-free path, for hot encoders and decoders (queues). ---
+
+/** A field value as a JS number (exact below 2^53) or a bigint (any width). */
+export type FieldValue = number | bigint;
+
+/**
+ * Writes fields into `words` 64-bit words at u32 index `at` without BigInt arithmetic for
+ * number values (each an integer below 2^53; bigint values are accepted and split). The
+ * entry is zeroed first; fields not given are 0. A value that does not fit its field
+ * throws RangeError, as encodeFields does. Same bits as encodeFields + writeWords.
+ */
+export function writeFieldsU32(table: FieldTable, words: number, u32: Uint32Array, at: number, values: Readonly<Record<string, FieldValue | undefined>>): void {
+  scratch.fill(0, 0, 2 * words);
+  for (const f of table) {
+    const v = values[f.name];
+    if (v === undefined || v === 0 || v === 0n) continue;
+    const width = f.hi - f.lo + 1;
+    let rem: number;
+    if (typeof v === 'bigint') {
+      if (v < 0n || v > fieldMask(f)) throw new RangeError(`field ${f.name}: 0x${v.toString(16)} does not fit bits ${f.hi}:${f.lo}`);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+        const w = encodeFields([f], words, { [f.name]: v });
+        for (let i = 0; i < words; i++) {
+          scratch[2 * i] |= Number(w[i] & 0xffffffffn);
+          scratch[2 * i + 1] |= Number(w[i] >> 32n);
+        }
+        continue;
+      }
+      rem = Number(v);
+    } else {
+      if (!Number.isSafeInteger(v) || v < 0 || (width < 53 && v >= 2 ** width)) {
+        throw new RangeError(`field ${f.name}: ${v} does not fit bits ${f.hi}:${f.lo}`);
+      }
+      rem = v;
+    }
+    let idx = 2 * f.word + (f.lo >= 32 ? 1 : 0);
+    let bit = f.lo & 31;
+    let left = width;
+    while (rem !== 0 && left > 0) {
+      const take = Math.min(32 - bit, left);
+      const span = 2 ** take;
+      const part = rem % span;
+      scratch[idx] |= part * 2 ** bit; // part < 2^(32-bit): stays below 2^32
+      rem = (rem - part) / span;
+      left -= take;
+      bit = 0;
+      idx++;
+    }
+  }
+  // High halves first, word 0's low half last (the order writeWords keeps).
+  for (let i = 2 * words - 1; i >= 1; i--) u32[at + i] = scratch[i];
+  u32[at] = scratch[0];
+}
+
+/**
+ * Reads fields from u32 words as JS numbers (a field wider than 53 bits is exact only
+ * while its value is below 2^53 — use decodeFields for such values).
+ */
+export function readFieldsU32(table: FieldTable, u32: Uint32Array, at: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of table) {
+    let idx = 2 * f.word + (f.lo >= 32 ? 1 : 0);
+    let bit = f.lo & 31;
+    let left = f.hi - f.lo + 1;
+    let v = 0;
+    let scale = 1;
+    while (left > 0) {
+      const take = Math.min(32 - bit, left);
+      const part = take === 32 ? u32[at + idx] : (u32[at + idx] >>> bit) & (2 ** take - 1);
+      v += part * scale;
+      scale *= 2 ** take;
+      left -= take;
+      bit = 0;
+      idx++;
+    }
+    out[f.name] = v;
+  }
+  return out;
+}
+
+const scratch = new Uint32Array(32);

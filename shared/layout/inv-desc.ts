@@ -14,7 +14,8 @@
  * `{ type: 'unknown' }` and invDescTypeCode() give both as one 7-bit number.
  */
 import {
-  type FieldTable, type FieldValues, checkFieldTable, decodeFields, encodeFields, readWords, writeWords,
+  type FieldTable, type FieldValue, type FieldValues, checkFieldTable, decodeFields, encodeFields, readFieldsU32, readWords,
+  writeFieldsU32, writeWords,
 } from '../bits.js';
 
 export const INV_DESC_BYTES = 32;
@@ -123,11 +124,12 @@ export type InvDesc =
   }
   | { type: 'unknown'; code: number };
 
-const b = (v: boolean) => (v ? 1n : 0n);
-const n = (v: number) => BigInt(v);
-const pfsid = (v: number) => ({ pfsidLo: n(v & 0xf), pfsidHi: n(v >>> 4) });
+const b = (v: boolean) => (v ? 1 : 0);
+const n = (v: number) => v;
+const pfsid = (v: number) => ({ pfsidLo: v & 0xf, pfsidHi: v >>> 4 });
 
-function values(d: Exclude<InvDesc, { type: 'unknown' }>): Partial<FieldValues> {
+/** Field values of a descriptor: numbers for narrow fields, bigints for addresses and data. */
+function values(d: Exclude<InvDesc, { type: 'unknown' }>): Record<string, FieldValue> {
   switch (d.type) {
     case 'context-cache':
       return { granularity: n(d.granularity), did: n(d.did), sid: n(d.sid), fm: n(d.fm) };
@@ -169,9 +171,15 @@ function values(d: Exclude<InvDesc, { type: 'unknown' }>): Partial<FieldValues> 
 export function encodeInvDesc(d: InvDesc): bigint[] {
   if (d.type === 'unknown') {
     if (!Number.isInteger(d.code) || d.code < 0 || d.code > 0x7f) throw new RangeError(`descriptor type code ${d.code}`);
-    return encodeFields(TYPE_ROWS, INV_DESC_WORDS, { type: n(d.code & 0xf), typeHigh: n(d.code >>> 4) });
+    return encodeFields(TYPE_ROWS, INV_DESC_WORDS, { type: BigInt(d.code & 0xf), typeHigh: BigInt(d.code >>> 4) });
   }
-  return encodeFields(INV_DESC_FIELDS[d.type], INV_DESC_WORDS, { ...values(d), type: n(INV_DESC_TYPE[d.type]) });
+  return encodeFields(INV_DESC_FIELDS[d.type], INV_DESC_WORDS, toBig({ ...values(d), type: INV_DESC_TYPE[d.type] }));
+}
+
+function toBig(v: Record<string, FieldValue>): FieldValues {
+  const out: FieldValues = {};
+  for (const k of Object.keys(v)) out[k] = BigInt(v[k]);
+  return out;
 }
 
 const KIND_OF_CODE = new Map<number, InvDescKind>(
@@ -183,11 +191,15 @@ export function decodeInvDesc(words: readonly bigint[]): InvDesc {
   const code = Number(w0 & 0xfn) | (Number((w0 >> 9n) & 7n) << 4);
   const type = KIND_OF_CODE.get(code);
   if (type === undefined) return { type: 'unknown', code };
-  const f = decodeFields(INV_DESC_FIELDS[type], words);
-  const N = (k: string) => Number(f[k]);
-  const B = (k: string) => f[k] === 1n;
-  const addr = (f.addr ?? 0n) << 12n;
-  const pfsid = Number(f.pfsidLo ?? 0n) | (Number(f.pfsidHi ?? 0n) << 4);
+  return fromValues(type, decodeFields(INV_DESC_FIELDS[type], words));
+}
+
+/** Builds the descriptor of `type` from its decoded field values (numbers or bigints). */
+function fromValues(type: InvDescKind, f: Readonly<Record<string, FieldValue>>): InvDesc {
+  const N = (k: string) => Number(f[k] ?? 0);
+  const B = (k: string) => Number(f[k] ?? 0) === 1;
+  const addr = BigInt(f.addr ?? 0) << 12n;
+  const pfsid = N('pfsidLo') | (N('pfsidHi') << 4);
   switch (type) {
     case 'context-cache':
       return { type, granularity: N('granularity'), did: N('did'), sid: N('sid'), fm: N('fm') };
@@ -200,7 +212,7 @@ export function decodeInvDesc(words: readonly bigint[]): InvDesc {
     case 'wait':
       return {
         type, interrupt: B('interrupt'), statusWrite: B('statusWrite'), fence: B('fence'), pageDrain: B('pageDrain'),
-        statusData: N('statusData'), statusAddr: f.statusAddr << 2n,
+        statusData: N('statusData'), statusAddr: BigInt(f.statusAddr) << 2n,
       };
     case 'pasid-iotlb':
       return { type, granularity: N('granularity'), did: N('did'), pasid: N('pasid'), addr, ih: B('ih'), am: N('am') };
@@ -211,18 +223,28 @@ export function decodeInvDesc(words: readonly bigint[]): InvDesc {
     case 'page-group-response':
       return {
         type, pasidPresent: B('pasidPresent'), pdp: B('pdp'), responseCode: N('responseCode'), rid: N('rid'),
-        pasid: N('pasid'), lpig: B('lpig'), prgIndex: N('prgIndex'), privData0: f.privData0, privData1: f.privData1,
+        pasid: N('pasid'), lpig: B('lpig'), prgIndex: N('prgIndex'), privData0: BigInt(f.privData0), privData1: BigInt(f.privData1),
       };
   }
 }
 
 // --- Queue slots in a Uint32Array (at = u32 index, INV_DESC_U32 per descriptor). ---
 
+/** Writes a descriptor into a queue slot; the same bits as encodeInvDesc, without BigInt math for narrow fields. */
 export function writeInvDesc(u32: Uint32Array, at: number, d: InvDesc): void {
-  writeWords(u32, at, encodeInvDesc(d));
+  if (d.type === 'unknown') {
+    writeWords(u32, at, encodeInvDesc(d));
+    return;
+  }
+  writeFieldsU32(INV_DESC_FIELDS[d.type], INV_DESC_WORDS, u32, at, { ...values(d), type: INV_DESC_TYPE[d.type] });
 }
+
+/** Reads a descriptor from a queue slot; the same result as decodeInvDesc. */
 export function readInvDesc(u32: Uint32Array, at: number): InvDesc {
-  return decodeInvDesc(readWords(u32, at, INV_DESC_WORDS));
+  const type = KIND_OF_CODE.get(invDescTypeCode(u32, at));
+  // Page-group responses carry 64-bit private data: decode those exactly with BigInt.
+  if (type === undefined || type === 'page-group-response') return decodeInvDesc(readWords(u32, at, INV_DESC_WORDS));
+  return fromValues(type, readFieldsU32(INV_DESC_FIELDS[type], u32, at));
 }
 /** The 7-bit type code (bits 3:0 | bits 11:9 << 4) from the descriptor's first u32 only. */
 export function invDescTypeCode(u32: Uint32Array, at: number): number {

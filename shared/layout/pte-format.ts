@@ -35,6 +35,12 @@ export interface PteFormat {
   largeFrame(lo: number, hi: number): number;
   /** Permission bits (PERM_*) this entry grants on its own; a walk ANDs them over levels. */
   perm(lo: number, hi: number): number;
+  /**
+   * Permission bits of a whole walk from its entries' low halves ANDed together and high
+   * halves ORed together (grant bits must be set at every level, XD at any level denies):
+   * the same result as ANDing perm() over the levels, with one call per walk.
+   */
+  walkPerm(andLo: number, orHi: number): number;
   leafLo(frame: number, prot: Prot, large: boolean): number;
   leafHi(frame: number, prot: Prot): number;
   tableLo(frame: number): number;
@@ -49,6 +55,7 @@ export const FIRST_STAGE: PteFormat = {
   frame: fsFrame,
   largeFrame: fsLargeFrame,
   perm: (lo, hi) => PERM_READ | ((lo & FS_RW) ? PERM_WRITE : 0) | (fsNoExec(hi) ? 0 : PERM_EXEC) | ((lo & FS_US) ? PERM_USER : 0),
+  walkPerm: (andLo, orHi) => PERM_READ | ((andLo & FS_RW) ? PERM_WRITE : 0) | (fsNoExec(orHi) ? 0 : PERM_EXEC) | ((andLo & FS_US) ? PERM_USER : 0),
   // Linux maps DMA domains' first-stage leaves with U/S set (requests without PASID, and
   // PASID requests without PRIV, are user requests); read is implied by P.
   leafLo: (frame, prot, large) => fsMakeLo(frame, { write: !!prot.write, user: true, exec: !!prot.exec, large }),
@@ -65,6 +72,7 @@ export const SECOND_STAGE: PteFormat = {
   frame: ssFrame,
   largeFrame: ssFrame,
   perm: (lo) => ((lo & SS_R) ? PERM_READ : 0) | ((lo & SS_W) ? PERM_WRITE : 0) | ((lo & SS_X) ? PERM_EXEC : 0) | PERM_USER,
+  walkPerm: (andLo) => ((andLo & SS_R) ? PERM_READ : 0) | ((andLo & SS_W) ? PERM_WRITE : 0) | ((andLo & SS_X) ? PERM_EXEC : 0) | PERM_USER,
   leafLo: (frame, prot, large) => ssMakeLo(frame, { read: !!prot.read, write: !!prot.write, exec: !!prot.exec, large }),
   leafHi: (frame) => ssMakeHi(frame),
   tableLo: (frame) => ssMakeLo(frame, { read: true, write: true, exec: true }),
@@ -73,6 +81,15 @@ export const SECOND_STAGE: PteFormat = {
 
 export function pteFormat(name: PteFormatName): PteFormat {
   return name === 'first-stage' ? FIRST_STAGE : SECOND_STAGE;
+}
+
+/** Writes the table index of every level 1..5 into out[1..5] (out[0] unused). */
+export function levelIndices(vpnLo: number, vpnHi: number, out: Int32Array): void {
+  out[1] = vpnLo & 511;
+  out[2] = (vpnLo >>> 9) & 511;
+  out[3] = (vpnLo >>> 18) & 511;
+  out[4] = ((vpnLo >>> 27) | (vpnHi << 5)) & 511;
+  out[5] = (vpnHi >>> 4) & 511;
 }
 
 /** Index of VA bits for `level` from the page number split in two u32 halves. */
