@@ -61,7 +61,7 @@ export interface HandleEvents {
 }
 
 /** Bounded spin after a submission, catching completions of an awake worker (µs). */
-const SUBMIT_SPIN_US = 30;
+const SUBMIT_SPIN_US = 50;
 
 export class IommuHandle {
   readonly worker: Worker;

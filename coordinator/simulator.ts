@@ -37,7 +37,7 @@ export interface SimulatorOptions {
   threads?: number;
   seed?: number;
   testHooks?: boolean;
-  /** How long an idle worker spins before sleeping (µs). Default 50; 0 when IOMMUs outnumber cores. */
+  /** How long an idle worker spins before sleeping (µs). Default 200 with fewer IOMMUs than cores, 10 up to twice the cores, else 0. */
   spinUs?: number;
   /** Host-time limit for a worker to answer while work is pending (ms). Default 30000. */
   hostTimeoutMs?: number;
@@ -324,7 +324,9 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
     throw simError('EOPNOTSUPP', op, 'threads-not-modelled', 'only one worker per IOMMU so far');
   }
   const cores = 2;
-  const spinUs = o.spinUs ?? (specs.length < cores ? 50 : specs.length <= 2 * cores ? 10 : 0);
+  // An idle worker must spin longer than the coordinator takes to come back from a
+  // waitAsync wake-up (~60–100 µs here), or every call pays a sleeping-thread wake-up.
+  const spinUs = o.spinUs ?? (specs.length < cores ? 200 : specs.length <= 2 * cores ? 10 : 0);
   if (!Number.isFinite(spinUs) || spinUs < 0) throw simError('EINVAL', op, 'bad-spin', `spinUs: ${spinUs}`);
   // NaN would disable the watchdog and 0 or less would time out every request at once.
   if (o.hostTimeoutMs !== undefined && !(o.hostTimeoutMs > 0)) throw simError('EINVAL', op, 'bad-host-timeout', `hostTimeoutMs: ${o.hostTimeoutMs}`);

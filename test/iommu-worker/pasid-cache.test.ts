@@ -233,3 +233,38 @@ describe('PasidCache', () => {
     ), { numRuns: 200 });
   });
 });
+
+describe('lookupAt (the translator\'s re-check of the last hit slot)', () => {
+  it('hits the remembered slot with the same counting as lookup, and misses once the slot changed', () => {
+    const pc = new PasidCache<string>({ entries: 2, ways: 2 });
+    pc.insert(0x100, 5, 2, 'a');
+    expect(pc.lookup(0x100, 5)).toBe('a');
+    const slot = pc.lastSlot;
+    expect(pc.lookupAt(slot, 0x100, 5)).toBe('a');
+    expect(pc.stats().hits).toBe(2);
+    expect(pc.lookupAt(slot, 0x100, 6)).toBeUndefined(); // another key: nothing counted
+    expect(pc.stats().hits + pc.stats().misses).toBe(2);
+    pc.invalidatePasid(2, 5);
+    expect(pc.lookupAt(slot, 0x100, 5)).toBeUndefined();
+    pc.insert(0x200, 7, 3, 'b');
+    pc.insert(0x300, 8, 3, 'c'); // may reuse the slot
+    expect(pc.lookupAt(slot, 0x100, 5)).toBeUndefined();
+  });
+
+  it('keeps LRU order identical to plain lookups', () => {
+    const a = new ContextCache<number>({ entries: 2, ways: 2 });
+    const b = new ContextCache<number>({ entries: 2, ways: 2 });
+    for (const c of [a, b]) { c.insert(1, 1); c.insert(2, 2); }
+    a.lookup(1);
+    const s = a.lastSlot;
+    a.lookup(2);
+    expect(a.lookupAt(s, 1)).toBe(1); // touches sid 1 again
+    b.lookup(1); b.lookup(2); b.lookup(1);
+    a.insert(3, 3); b.insert(3, 3); // both evict sid 2, the least recently used
+    expect(a.lookup(2)).toBeUndefined();
+    expect(b.lookup(2)).toBeUndefined();
+    expect(a.lookup(1)).toBe(1);
+    expect(b.lookup(1)).toBe(1);
+    expect(a.stats()).toEqual(b.stats());
+  });
+});
