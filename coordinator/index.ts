@@ -14,3 +14,4 @@ export { IOMMU_NO_PASID, IOMMU_PASID_INVALID, SZ_4K, SZ_2M, SZ_1G } from '../sha
 export { VTD_DEFAULTS } from '../shared/config.js';
 export type { IommuOptions, CostModel, CacheGeometry } from '../shared/config.js';
 export type { WorkerStats } from '../shared/protocol.js';
+export { mulberry32 } from '../shared/prng.js';

@@ -4,7 +4,7 @@
  * unmapped. Prints a short summary: translations, cache hit rates, invalidations with
  * their modelled latency and host round-trip times, faults by reason, table memory.
  */
-import { Simulator, type SimEvent, type FaultRecord } from 'iommu-sim';
+import { Simulator, mulberry32, type SimEvent, type FaultRecord } from 'iommu-sim';
 
 const IOMMUS = 4;
 const DEVICES = 64;
@@ -12,16 +12,6 @@ const PAGES = 32; // 4 KiB buffer pages per device
 const ROUNDS = 20;
 const SEED = 1;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pct(samples: number[], p: number): number {
   const s = [...samples].sort((a, b) => a - b);

@@ -5,19 +5,10 @@
  */
 import { expect } from 'vitest';
 import { type Observable, firstValueFrom, filter, timeout } from 'rxjs';
-import { SimError, type Simulator } from 'iommu-sim';
+import { SimError, mulberry32, type Simulator } from 'iommu-sim';
 
-/** mulberry32: a tiny 32-bit seeded PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
+
 
 export class Rng {
   private readonly next: () => number;

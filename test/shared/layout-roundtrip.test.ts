@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../shared/prng.js';
 import { describe, expect, it } from 'vitest';
 import { type FieldTable, checkFieldTable, decodeFields, fieldMask, readWords, reservedMasks, writeWords } from '../../shared/bits.js';
 import {
@@ -375,14 +376,10 @@ describe('fault records', () => {
   });
 });
 
-/** Seeded 32-bit generator (mulberry32) for random entry words. */
+/** Seeded u32 generator (the simulator's mulberry32) for random entry words. */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 4294967296;
 }
 const FRAMES = [0, 1, 0xfffff, 0x100000, 0x12345678, 0xffffffff, 0x1_0000_0000, 0xab_cdef_0123, 2 ** 40 - 1];
 const FLAGS = [false, true].flatMap((a) => [false, true].flatMap((b) => [false, true].map((c) => [a, b, c] as const)));

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../shared/prng.js';
 import { describe, expect, it } from 'vitest';
 import { isSimError } from '../../shared/errors.js';
 import {
@@ -6,16 +7,6 @@ import {
 import { Doorbell } from '../../shared/ring/doorbell.js';
 import { SpscRing } from '../../shared/ring/spsc-ring.js';
 
-/** Seeded PRNG (mulberry32), as in ringbuf.js's tests. */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function expectSimError(fn: () => unknown, code: string, reason?: string): void {
   try {
