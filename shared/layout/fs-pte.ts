@@ -55,8 +55,12 @@ export interface FsPte {
   /** Page size (large leaf) at levels 2 and 3. */
   ps: boolean;
   global: boolean;
+  /** Bits 11:9, ignored by hardware (available to software). */
+  avl: number;
   /** Physical address the entry points at (next table or page frame), 4 KiB aligned. */
   addr: bigint;
+  /** Bits 58:52, ignored by hardware (available to software). */
+  avlHigh: number;
   pk: number;
   xd: boolean;
 }
@@ -67,7 +71,7 @@ export function encodeFsPte(e: FsPte): bigint {
   return encodeFields(FS_PTE_FIELDS, 1, {
     present: b(e.present), rw: b(e.rw), us: b(e.us), pwt: b(e.pwt), pcd: b(e.pcd),
     accessed: b(e.accessed), dirty: b(e.dirty), ps: b(e.ps), global: b(e.global),
-    addr: e.addr >> 12n, pk: BigInt(e.pk), xd: b(e.xd),
+    avl: BigInt(e.avl), addr: e.addr >> 12n, avlHigh: BigInt(e.avlHigh), pk: BigInt(e.pk), xd: b(e.xd),
   })[0];
 }
 
@@ -76,7 +80,8 @@ export function decodeFsPte(w: bigint): FsPte {
   return {
     present: f.present === 1n, rw: f.rw === 1n, us: f.us === 1n, pwt: f.pwt === 1n,
     pcd: f.pcd === 1n, accessed: f.accessed === 1n, dirty: f.dirty === 1n, ps: f.ps === 1n,
-    global: f.global === 1n, addr: f.addr << 12n, pk: Number(f.pk), xd: f.xd === 1n,
+    global: f.global === 1n, avl: Number(f.avl), addr: f.addr << 12n, avlHigh: Number(f.avlHigh), pk: Number(f.pk),
+    xd: f.xd === 1n,
   };
 }
 

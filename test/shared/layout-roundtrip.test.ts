@@ -68,7 +68,7 @@ const pad = (w: bigint[], n: number) => [...w, ...new Array<bigint>(n - w.length
 
 const FS_MAX: FsPte = {
   present: true, rw: true, us: true, pwt: true, pcd: true, accessed: true, dirty: true, ps: true, global: true,
-  addr: ADDR_51_12, pk: 15, xd: true,
+  avl: 7, addr: ADDR_51_12, avlHigh: 0x7f, pk: 15, xd: true,
 };
 const SS_MAX: SsPte = { r: true, w: true, x: true, emt: 7, ipat: true, ps: true, accessed: true, dirty: true, snp: true, addr: ADDR_51_12 };
 
@@ -117,7 +117,7 @@ const INV_SPOT: { [K in InvDescKind]: { value: Extract<InvDesc, { type: K }>; wo
 const LAYOUTS: Layout[] = [
   layout<FsPte>({
     name: 'first-stage PTE', table: FS_PTE_FIELDS, words: 1, encode: (v) => [encodeFsPte(v)], decode: (w) => decodeFsPte(w[0]),
-    max: FS_MAX, dropped: ['avl', 'avlHigh'],
+    max: FS_MAX,
     spot: [{ value: { ...zeroOf(FS_MAX) as FsPte, present: true, rw: true, addr: ADDR_51_12, xd: true }, words: [0x800f_ffff_ffff_f003n] }],
   }),
   layout<SsPte>({
