@@ -27,7 +27,6 @@ import { PasidCache } from './pasid-cache.js';
 import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK } from './page-walk.js';
 import { type DeviceContext, type PasidContext, VtdContextReader } from './vtd-context.js';
 
-const PERM_FOR_ACCESS = [PERM_READ, PERM_WRITE, PERM_EXEC];
 /** Faults raised when a table pointer is outside the memory this thread knows. */
 const ACCESS_FAULTS = new Set<number>([FR.ROOT_TABLE_ACCESS, FR.CONTEXT_TABLE_ACCESS, FR.PASID_DIR_ACCESS, FR.PASID_TABLE_ACCESS, FR.PTE_ACCESS, FR.SS_PTE_ACCESS]);
 
@@ -90,9 +89,8 @@ export class Translator {
 
   private translateOnce(rid: number, pasid: number, access: number, priv: boolean, addrLo: number, addrHi: number): number {
     const costs = this.cfg.costs;
-    this.cached = false;
-    this.suppressed = false;
     let cost = 0;
+    let cached = false;
 
     // Context cache: re-check the slot of the last hit first (same counting and LRU).
     let ctx = rid === this.mRid ? this.contextCache.lookupAt(this.mCtxSlot, rid) : undefined;
@@ -129,7 +127,7 @@ export class Translator {
     const vpnLo = ((addrLo >>> 12) | (addrHi << 20)) >>> 0;
     const vpnHi = addrHi >>> 12;
     const vpn = vpnHi * 0x1_0000_0000 + vpnLo;
-    const need = PERM_FOR_ACCESS[access] | (isPriv || pe.pgtt !== PGTT_FL ? 0 : PERM_USER);
+    const need = (PERM_READ << access) | (isPriv || pe.pgtt !== PGTT_FL ? 0 : PERM_USER); // READ/WRITE/EXEC = 1 << access
     const devTlb = ctx.dte ? this.devTlb(rid) : undefined;
     const devTag = pasid >= 0 ? pasid : NO_PASID_TAG;
     const tag = pe.pgtt === PGTT_SL ? NO_PASID_TAG : eff;
@@ -142,7 +140,7 @@ export class Translator {
       pfn = devTlb.translatePfn(h, vpn);
       perm = devTlb.permOf(h);
       cost += costs.iotlbHitNs;
-      this.cached = true;
+      cached = true;
     } else {
       if (devTlb !== undefined) this.devTlbMisses++;
       const iotlb = this.iotlb;
@@ -151,7 +149,7 @@ export class Translator {
         pfn = iotlb.translatePfn(h, vpn);
         perm = iotlb.permOf(h);
         cost += costs.iotlbHitNs;
-        this.cached = true;
+        cached = true;
         if (devTlb !== undefined) {
           const sizeShift = iotlb.sizeShiftOf(h);
           devTlb.fillAbsent(devTag, iotlb.vpnOf(h), sizeShift, iotlb.pfnOf(h), perm, pe.pgtt);
@@ -192,6 +190,8 @@ export class Translator {
     this.paLo = (((pfn - hi * 0x100000) << 12) | (addrLo & 0xfff)) >>> 0;
     this.status = 0;
     this.costNs = cost;
+    this.cached = cached;
+    this.suppressed = false;
     return 0;
   }
 
@@ -205,6 +205,7 @@ export class Translator {
 
   private fault(fr: number, fpd: boolean, cost: number): number {
     this.status = fr;
+    this.cached = false;
     this.suppressed = fpd;
     this.costNs = cost + this.cfg.costs.faultNs;
     this.paLo = this.paHi = 0;
