@@ -64,21 +64,28 @@ export class ContextTables {
     const maxPasid = Math.min(caps.maxPasids, this.iommuMaxPasids);
     const dirBytes = Math.max(1, maxPasid >>> 6) * 8;
     const dirOrder = Math.max(0, Math.ceil(Math.log2(dirBytes / 4096)));
-    const dirFrame = this.alloc.alloc(dirOrder, 'pasid-dir');
-    const dirEntries = (4096 << dirOrder) / 8;
-    const pdts = Math.log2(dirEntries) - 7;
     const bus = rid >>> 8;
     const devfn = rid & 0xff;
     const upper = (devfn & 0x80) !== 0;
-    let ctxFrame = this.ctxTables.get(bus * 2 + (upper ? 1 : 0));
+    const ctxKey = bus * 2 + (upper ? 1 : 0);
+    // Allocate everything first, so a failed allocation leaves nothing behind.
+    const dirFrame = this.alloc.alloc(dirOrder, 'pasid-dir');
+    let ctxFrame = this.ctxTables.get(ctxKey);
     if (ctxFrame === undefined) {
-      ctxFrame = this.alloc.alloc(0, 'context-table');
-      this.ctxTables.set(bus * 2 + (upper ? 1 : 0), ctxFrame);
+      try {
+        ctxFrame = this.alloc.alloc(0, 'context-table');
+      } catch (e) {
+        this.alloc.freeFrames(dirFrame, dirOrder);
+        throw e;
+      }
+      this.ctxTables.set(ctxKey, ctxFrame);
       const [chunk, at] = this.locateFrame(this.rootFrame, bus * ROOT_ENTRY_BYTES);
       const cur = decodeRootEntry(readWords(chunk, at, 2));
       if (upper) { cur.upperPresent = true; cur.upperCtp = frameToAddr(ctxFrame); } else { cur.lowerPresent = true; cur.lowerCtp = frameToAddr(ctxFrame); }
       writeWords(chunk, at, encodeRootEntry(cur));
     }
+    const dirEntries = (4096 << dirOrder) / 8;
+    const pdts = Math.log2(dirEntries) - 7;
     const [chunk, at] = this.locateFrame(ctxFrame, (devfn & 0x7f) * SM_CONTEXT_ENTRY_BYTES);
     writeWords(chunk, at, encodeSmContextEntry({
       present: true, fpd: false, dte: caps.ats, paside: caps.maxPasids > 0, pre: caps.pri, pdts,
@@ -89,19 +96,23 @@ export class ContextTables {
     return st;
   }
 
+  /** Allocates the PASID table that will hold `pasid` (no-op if present); may throw ENOMEM. */
+  reservePasidTable(rid: number, pasid: number): void {
+    const st = this.devices.get(rid);
+    if (!st) throw new Error(`reservePasidTable: device ${rid} has no tables`);
+    if (pasid >= st.dirPasids) throw new RangeError(`reservePasidTable: pasid ${pasid} beyond directory (${st.dirPasids})`);
+    const di = PASID_DIR_INDEX(pasid);
+    if (st.leafTables.has(di)) return;
+    const leaf = this.alloc.alloc(0, 'pasid-table');
+    st.leafTables.set(di, leaf);
+    const [dchunk, dat] = this.locateFrame(st.dirFrame, di * 8);
+    writeWords(dchunk, dat, [encodePasidDirEntry({ present: true, fpd: false, tablePtr: frameToAddr(leaf) })]);
+  }
+
   /** Writes a present PASID-table entry (the PASID's leaf table is allocated if needed). */
   setPasidEntry(rid: number, pasid: number, e: PasidEntry): void {
-    const st = this.devices.get(rid);
-    if (!st) throw new Error(`setPasidEntry: device ${rid} has no tables`);
-    if (pasid >= st.dirPasids) throw new RangeError(`setPasidEntry: pasid ${pasid} beyond directory (${st.dirPasids})`);
-    const di = PASID_DIR_INDEX(pasid);
-    let leaf = st.leafTables.get(di);
-    if (leaf === undefined) {
-      leaf = this.alloc.alloc(0, 'pasid-table');
-      st.leafTables.set(di, leaf);
-      const [dchunk, dat] = this.locateFrame(st.dirFrame, di * 8);
-      writeWords(dchunk, dat, [encodePasidDirEntry({ present: true, fpd: false, tablePtr: frameToAddr(leaf) })]);
-    }
+    this.reservePasidTable(rid, pasid);
+    const leaf = this.devices.get(rid)!.leafTables.get(PASID_DIR_INDEX(pasid))!;
     const [chunk, at] = this.locateFrame(leaf, PASID_TABLE_INDEX(pasid) * PASID_ENTRY_BYTES);
     writeWords(chunk, at, encodePasidEntry(e));
   }

@@ -1,30 +1,37 @@
 /**
- * `sim.iommu`: the kernel IOMMU API (drivers/iommu/iommu.c) as users program against it,
- * backed by the VT-d scalable-mode driver behaviour that programs the tables and queues
- * invalidations.
+ * `sim.iommu`: the core of the kernel IOMMU API (drivers/iommu/iommu.c) as users program
+ * against it, over the VT-d driver layer (vtd-driver.ts) that programs the hardware.
  *
- * Models (this issue's slice): domain_alloc / domain_free; attach and detach of a device's
- * RID (written as the PASID-table entry at RID_PASID, as scalable mode does) and of a
- * (device, PASID); get_domain_for_dev[_pasid]; map / unmap (strict: unmap resolves only
- * after every IOMMU that may cache the range completed its wait descriptor) /
- * iova_to_phys. Errors and no-partial-state as SEMANTICS.md §1.3–1.5 say for these calls:
- * map on a non-paging domain EINVAL; attach_device needs a singleton group (EINVAL); an
- * occupied RID or PASID EBUSY; PASID 0 or beyond the device's width EINVAL; a domain made
- * for another IOMMU EINVAL; detach never fails.
- * Does not model (the kernel-API issue adds them): default domains, DMA ownership,
- * replace, groups of more than one device, DMA-FQ, SVA, reserved regions, device reset.
+ * Models (SEMANTICS.md §1.1–1.5, latest semantics): per group a default domain (DMA,
+ * DMA-FQ or identity by option; DMA for untrusted devices; direct-mapped regions of
+ * require_direct devices mapped 1:1) and a blocking domain; attach_device (singleton
+ * group, else EINVAL), attach_group, and EBUSY while a non-core domain is attached (even
+ * the same one); detach back to the core domain (blocking if owned, else default), never
+ * failing; replace without passing through blocking, the old domain kept on failure;
+ * setting the current domain again is a no-op; a blocked domain refused for require_direct
+ * devices (EINVAL); DMA ownership by owner cookie (EPERM for another owner, EBUSY while a
+ * non-default domain or a PASID is attached), use/unuse of the default domain; PASID
+ * attach / replace / detach group-wide with PASID 0 reserved, width checks on every
+ * PASID-capable device, EBUSY on an occupied PASID, rollback of the devices already
+ * programmed when one fails; devices in reset/recovery (attaches EBUSY, RID and PASIDs
+ * parked on blocking until done); map / unmap (strict, or deferred through the flush queue
+ * of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys.
+ * Hardware is programmed lazily: a device's tables are written the first time it is
+ * attached or does DMA, with whatever its group's state is then.
+ * Does not model: attach handles and iopf handlers (the fault issue), SVA and nested
+ * domains (later issues), the v5 profile (aux domains, device features), sysfs changes of
+ * the default domain type.
  */
 import { simError } from '../shared/errors.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
-import { AW_48_4LEVEL, FLPM_4LEVEL, PASID_ENTRY_ZERO, PGTT_FL, PGTT_PT, PGTT_SL, type PasidEntry } from '../shared/layout/pasid-entry.js';
-import { frameToAddr } from '../shared/memory/arena.js';
 import { asU64 } from '../shared/units.js';
 import { Domain, type DomainType } from './domain.js';
-import { FLPT_DEFAULT_DID } from './did-allocator.js';
-import { type CacheTag, pasidTeardown, rangeFlush } from './invalidation.js';
+import { FlushQueue } from './flush-queue.js';
+import { GroupState } from './group-state.js';
 import { PageTable } from './page-table.js';
-import type { Device } from './topology.js';
 import type { SimulatorCore } from './simulator-core.js';
+import type { Device, Group } from './topology.js';
+import { VtdDriver } from './vtd-driver.js';
 
 export interface DomainAllocOptions {
   dev?: Device;
@@ -33,68 +40,270 @@ export interface DomainAllocOptions {
   stage?: 'first' | 'second';
 }
 
+export type DefaultDomainType = 'dma' | 'dma-fq' | 'identity';
+
+/** An IOTLB gather (struct iommu_iotlb_gather): ranges unmapped but not yet flushed. */
+export class IotlbGather {
+  start = -1n;
+  end = 0n;
+  pgsize = 0n;
+
+  add(start: bigint, end: bigint, pgsize: bigint): void {
+    if (this.start < 0n || start < this.start) this.start = start;
+    if (end > this.end) this.end = end;
+    if (pgsize > this.pgsize) this.pgsize = pgsize;
+  }
+
+  get empty(): boolean {
+    return this.start < 0n;
+  }
+}
+
 const TYPES: readonly DomainType[] = ['blocked', 'identity', 'paging', 'dma', 'dma-fq'];
 
-export class IommuApi {
-  private nextDomainId = 1;
-  /** (iommu, rid, pasid) → attached domain. */
-  private readonly attached = new Map<string, Domain>();
+interface DirectRegion { start: bigint; last: bigint; type: string }
 
-  constructor(private readonly core: SimulatorCore) {}
+/** Reserved regions of type 'direct' (RMRR-style) a device declares, if the topology has them. */
+function directRegions(dev: Device): DirectRegion[] {
+  const r = (dev as { reservedRegions?: DirectRegion[] }).reservedRegions ?? [];
+  return r.filter((x) => x.type === 'direct');
+}
+
+function requiresDirect(dev: Device): boolean {
+  return (dev as { requireDirect?: boolean }).requireDirect === true || directRegions(dev).length > 0;
+}
+
+function isUntrusted(dev: Device): boolean {
+  return (dev as { untrusted?: boolean }).untrusted === true;
+}
+
+/** mdevs have no requester id of their own: nothing to program for them. */
+function programmable(dev: Device): boolean {
+  return (dev as { kind?: string }).kind !== 'mdev';
+}
+
+export class IommuApi {
+  readonly driver: VtdDriver;
+  private nextDomainId = 1;
+  private readonly groupStates = new Map<Group, GroupState>();
+  private readonly flushQueues = new Map<Domain, FlushQueue>();
+
+  constructor(private readonly core: SimulatorCore, private readonly defaultType: DefaultDomainType = 'dma') {
+    this.driver = new VtdDriver(core);
+  }
+
+  // --- domains ---
 
   domainAlloc(type: DomainType, opts: DomainAllocOptions = {}): Domain {
     const op = 'domainAlloc';
     this.core.checkOpen(op);
     if (!TYPES.includes(type)) throw simError('EINVAL', op, 'bad-domain-type', String(type));
-    if (type === 'dma-fq') throw simError('EOPNOTSUPP', op, 'flush-queue-not-modelled', 'DMA-FQ domains come with the kernel-API issue');
     if (opts.dev !== undefined) this.core.checkDevice(opts.dev, op);
+    if (opts.stage !== undefined && opts.stage !== 'first' && opts.stage !== 'second') throw simError('EINVAL', op, 'bad-stage', String(opts.stage));
     let pt: PageTable | undefined;
-    if (type === 'paging' || type === 'dma') {
-      const second = opts.stage === 'second';
-      pt = new PageTable(this.core.frames, second ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
+    if (type === 'paging' || type === 'dma' || type === 'dma-fq') {
+      pt = new PageTable(this.core.frames, opts.stage === 'second' ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
     }
     return new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
   }
 
   domainFree(domain: Domain): void {
     const op = 'domainFree';
-    if (domain.freed) throw simError('EINVAL', op, 'domain-freed', `domain ${domain.id}`);
-    if (domain.attachments.size > 0) throw simError('EBUSY', op, 'domain-attached', `domain ${domain.id} still has ${domain.attachments.size} attachments`);
+    this.checkDomain(domain, op);
+    if (domain.attachments.size > 0 || this.inUse(domain)) throw simError('EBUSY', op, 'domain-attached', `domain ${domain.id} is attached`);
     domain.pt?.destroy();
     domain.freed = true;
+    this.flushQueues.delete(domain);
   }
 
-  getDomainForDev(dev: Device): Domain | undefined {
-    return this.attached.get(Domain.key(dev, 0));
-  }
+  // --- RID attach ---
 
-  getDomainForDevPasid(dev: Device, pasid: number): Domain | undefined {
-    return this.attached.get(Domain.key(dev, pasid));
+  getDomainForDev(dev: Device): Domain {
+    this.core.checkDevice(dev, 'getDomainForDev');
+    return this.state(dev.group).domain;
   }
 
   async attachDevice(domain: Domain, dev: Device): Promise<void> {
     const op = 'attachDevice';
-    this.checkAttach(domain, dev, op);
-    if (dev.group.devices.length !== 1) throw simError('EINVAL', op, 'group-not-singleton', `${dev.bdf}`);
-    await this.attachAt(domain, dev, 0, op);
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    if (dev.group.devices.length !== 1) throw simError('EINVAL', op, 'group-not-singleton', `${dev.bdf} shares group ${dev.group.id}`);
+    await this.attachGroupInternal(domain, dev.group, op);
   }
 
+  async attachGroup(domain: Domain, group: Group): Promise<void> {
+    const op = 'attachGroup';
+    this.checkDomain(domain, op);
+    this.checkGroup(group, op);
+    await this.attachGroupInternal(domain, group, op);
+  }
+
+  /** iommu_detach_device: back to the core domain; never fails (a mismatch is a no-op). */
   async detachDevice(domain: Domain, dev: Device): Promise<void> {
-    await this.detachAt(domain, dev, 0);
+    this.core.checkDevice(dev, 'detachDevice');
+    const st = this.state(dev.group);
+    if (st.domain !== domain || dev.group.devices.length !== 1) return;
+    await this.setGroupDomain(st, st.coreDomain, 'detachDevice', true);
+  }
+
+  async detachGroup(domain: Domain, group: Group): Promise<void> {
+    this.checkGroup(group, 'detachGroup');
+    const st = this.state(group);
+    if (st.domain !== domain) return;
+    await this.setGroupDomain(st, st.coreDomain, 'detachGroup', true);
+  }
+
+  /** Switches the group's RID domain without passing through blocking; failure keeps the old. */
+  async replaceGroupDomain(group: Group, domain: Domain): Promise<void> {
+    const op = 'replaceGroupDomain';
+    this.checkGroup(group, op);
+    this.checkDomain(domain, op);
+    this.checkCompatible(domain, group, op);
+    const st = this.state(group);
+    this.checkNotResetting(st, op);
+    await this.setGroupDomain(st, domain, op);
+  }
+
+  // --- DMA ownership ---
+
+  deviceUseDefaultDomain(dev: Device): void {
+    const op = 'deviceUseDefaultDomain';
+    this.core.checkDevice(dev, op);
+    const st = this.state(dev.group);
+    if (st.ownerCnt > 0 && (st.domain !== st.defaultDomain || st.owner !== undefined || st.pasids.size > 0)) {
+      throw simError('EBUSY', op, 'group-in-use', `group ${st.group.id}`);
+    }
+    st.ownerCnt++;
+  }
+
+  deviceUnuseDefaultDomain(dev: Device): void {
+    this.core.checkDevice(dev, 'deviceUnuseDefaultDomain');
+    const st = this.state(dev.group);
+    if (st.ownerCnt > 0 && st.pasids.size === 0) st.ownerCnt--;
+  }
+
+  async deviceClaimDmaOwner(dev: Device, owner: object): Promise<void> {
+    const op = 'deviceClaimDmaOwner';
+    if (owner === null || owner === undefined || typeof owner !== 'object') throw simError('EINVAL', op, 'no-owner');
+    this.core.checkDevice(dev, op);
+    const st = this.state(dev.group);
+    if (st.ownerCnt > 0) {
+      if (st.owner !== owner) throw simError('EPERM', op, 'owned-by-another', `group ${st.group.id}`);
+      st.ownerCnt++;
+      return;
+    }
+    await this.takeOwnership(st, owner, op);
+  }
+
+  async groupClaimDmaOwner(group: Group, owner: object): Promise<void> {
+    const op = 'groupClaimDmaOwner';
+    if (owner === null || owner === undefined || typeof owner !== 'object') throw simError('EINVAL', op, 'no-owner');
+    this.checkGroup(group, op);
+    const st = this.state(group);
+    if (st.ownerCnt > 0) throw simError('EPERM', op, 'group-in-use', `group ${group.id}`);
+    await this.takeOwnership(st, owner, op);
+  }
+
+  async deviceReleaseDmaOwner(dev: Device): Promise<void> {
+    this.core.checkDevice(dev, 'deviceReleaseDmaOwner');
+    const st = this.state(dev.group);
+    if (st.ownerCnt > 1) st.ownerCnt--;
+    else await this.releaseOwnership(st);
+  }
+
+  async groupReleaseDmaOwner(group: Group): Promise<void> {
+    this.checkGroup(group, 'groupReleaseDmaOwner');
+    await this.releaseOwnership(this.state(group));
+  }
+
+  /** The owner cookie of the device's group (undefined when kernel-owned). */
+  dmaOwner(dev: Device): object | undefined {
+    return this.state(dev.group).owner;
+  }
+
+  // --- PASID attach ---
+
+  getDomainForDevPasid(dev: Device, pasid: number): Domain | undefined {
+    this.core.checkDevice(dev, 'getDomainForDevPasid');
+    return this.state(dev.group).pasids.get(pasid);
   }
 
   async attachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'attachDevicePasid';
-    this.checkAttach(domain, dev, op);
-    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
-    if (dev.maxPasids === 0) throw simError('EINVAL', op, 'no-pasid-support', dev.bdf);
-    if (pasid < 0 || pasid >= dev.maxPasids) throw simError('EINVAL', op, 'pasid-out-of-range', `pasid ${pasid} ≥ ${dev.maxPasids}`);
-    await this.attachAt(domain, dev, pasid, op);
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    this.checkCompatible(domain, dev.group, op);
+    const st = this.state(dev.group);
+    this.checkPasid(st, dev, pasid, op);
+    this.checkNotResetting(st, op);
+    if (st.pasids.has(pasid) || this.pendingPasids.has(`${st.group.id}:${pasid}`)) {
+      throw simError('EBUSY', op, 'pasid-in-use', `pasid ${pasid} of group ${st.group.id}`);
+    }
+    const key = `${st.group.id}:${pasid}`;
+    this.pendingPasids.add(key);
+    try {
+      await this.forEachPasidDevice(st, op, (d) => this.setPasid(d, pasid, domain, undefined, op), (d) => this.setPasid(d, pasid, undefined, domain, 'rollback'));
+      st.pasids.set(pasid, domain); // visible only once every device has it
+    } finally {
+      this.pendingPasids.delete(key);
+    }
   }
 
-  async detachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
-    await this.detachAt(domain, dev, pasid);
+  async replaceDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
+    const op = 'replaceDevicePasid';
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    this.checkCompatible(domain, dev.group, op);
+    const st = this.state(dev.group);
+    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    const cur = st.pasids.get(pasid);
+    if (cur === undefined) throw simError('EINVAL', op, 'pasid-not-attached', `pasid ${pasid}`);
+    this.checkNotResetting(st, op);
+    if (cur === domain) return;
+    await this.forEachPasidDevice(st, op, (d) => this.setPasid(d, pasid, domain, cur, op), (d) => this.setPasid(d, pasid, cur, domain, 'rollback'));
+    st.pasids.set(pasid, domain);
   }
+
+  /** iommu_detach_device_pasid: never fails; a PASID not attached to `domain` is left alone. */
+  async detachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
+    this.core.checkDevice(dev, 'detachDevicePasid');
+    const st = this.state(dev.group);
+    if (st.pasids.get(pasid) !== domain) return;
+    st.pasids.delete(pasid);
+    for (const d of st.group.devices) {
+      if (d.maxPasids > 0 && !st.resetting.has(d.rid)) await this.setPasid(d, pasid, undefined, domain, 'detachDevicePasid');
+    }
+  }
+
+  // --- device reset / recovery ---
+
+  /** pci_dev_reset_iommu_prepare: parks the device's RID and PASIDs on blocking; attaches EBUSY until done. */
+  async deviceResetPrepare(dev: Device): Promise<void> {
+    const op = 'deviceResetPrepare';
+    this.core.checkDevice(dev, op);
+    const st = this.state(dev.group);
+    if (st.resetting.has(dev.rid)) throw simError('EBUSY', op, 'already-resetting', dev.bdf);
+    await this.setRid(dev, undefined, st.domain, op);
+    for (const [pasid, d] of st.pasids) if (dev.maxPasids > 0) await this.setPasid(dev, pasid, undefined, d, op);
+    st.resetting.add(dev.rid);
+  }
+
+  /** pci_dev_reset_iommu_done: restores what the group has attached. */
+  async deviceResetDone(dev: Device): Promise<void> {
+    const op = 'deviceResetDone';
+    this.core.checkDevice(dev, op);
+    const st = this.state(dev.group);
+    if (!st.resetting.delete(dev.rid)) return;
+    this.core.failNth.paused++;
+    try {
+      await this.setRid(dev, st.domain, undefined, op);
+      for (const [pasid, d] of st.pasids) if (dev.maxPasids > 0) await this.setPasid(dev, pasid, d, undefined, op);
+    } finally {
+      this.core.failNth.paused--;
+    }
+  }
+
+  // --- map / unmap ---
 
   async map(domain: Domain, iova: bigint, paddr: bigint, size: bigint, prot: Prot): Promise<void> {
     const op = 'map';
@@ -102,22 +311,60 @@ export class IommuApi {
     this.checkDomain(domain, op);
     if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
     asU64(iova, op, 'iova'); asU64(paddr, op, 'paddr'); asU64(size, op, 'size');
-    domain.pt.map(iova, paddr, size, prot ?? {}, op);
+    if (typeof prot !== 'object' || prot === null) throw simError('EINVAL', op, 'bad-prot');
+    this.core.failNth.step(op);
+    domain.pt.map(iova, paddr, size, prot, op);
+    await this.pollFlushQueues();
   }
 
-  /** Strict unmap: resolves with the bytes unmapped once no IOMMU can translate them. */
+  /**
+   * Unmaps and resolves with the bytes unmapped (0n at a hole or where a large mapping
+   * would split). Strict domains resolve once no IOMMU can translate the range; DMA-FQ
+   * domains queue the flush (flush queue, 256 entries / 10 ms modelled).
+   */
   async unmap(domain: Domain, iova: bigint, size: bigint): Promise<bigint> {
+    const gather = new IotlbGather();
+    const bytes = this.unmapFast(domain, iova, size, gather);
+    await this.iotlbSync(domain, gather);
+    return bytes;
+  }
+
+  /** iommu_unmap_fast: clears PTEs and adds the range to `gather`; no flush yet. */
+  unmapFast(domain: Domain, iova: bigint, size: bigint, gather: IotlbGather): bigint {
     const op = 'unmap';
     this.core.checkOpen(op);
     this.checkDomain(domain, op);
     if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
+    if (!(gather instanceof IotlbGather)) throw simError('EINVAL', op, 'bad-gather');
     asU64(iova, op, 'iova'); asU64(size, op, 'size');
-    const { unmapped, gather } = domain.pt.unmap(iova, size, op);
-    if (gather) {
-      await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) =>
-        this.core.flush(iommu, rangeFlush(tags, gather.start, gather.end), 'unmap')));
+    const r = domain.pt.unmap(iova, size, op);
+    if (r.gather) gather.add(r.gather.start, r.gather.end, r.gather.pgsize);
+    return r.unmapped;
+  }
+
+  /** iommu_iotlb_sync: flushes what `gather` collected (or queues it for a DMA-FQ domain). */
+  async iotlbSync(domain: Domain, gather: IotlbGather): Promise<void> {
+    this.checkDomain(domain, 'iotlbSync');
+    if (gather.empty) return;
+    const { start, end } = gather;
+    gather.start = -1n;
+    gather.end = gather.pgsize = 0n;
+    if (domain.type === 'dma-fq' && ![...domain.attachments.values()].some((a) => isUntrusted(a.dev))) {
+      let fq = this.flushQueues.get(domain);
+      if (!fq) this.flushQueues.set(domain, (fq = new FlushQueue()));
+      if (fq.add(this.core.clock.now)) await this.flushQueue(domain, fq);
+      else await this.pollFlushQueues();
+      return;
     }
-    return unmapped;
+    await this.driver.flushRange(domain, start, end, 'unmap');
+  }
+
+  /** iommu_flush_iotlb_all: flushes everything of the domain, its flush queue included. */
+  async flushIotlbAll(domain: Domain): Promise<void> {
+    this.checkDomain(domain, 'flushIotlbAll');
+    const fq = this.flushQueues.get(domain);
+    if (fq) fq.reset();
+    await this.driver.flushAll(domain, 'flush-all');
   }
 
   iovaToPhys(domain: Domain, iova: bigint): bigint {
@@ -126,100 +373,206 @@ export class IommuApi {
     return domain.pt ? domain.pt.iovaToPhys(iova) : 0n;
   }
 
+  // --- hooks for the simulator ---
+
+  /** Programs a device's tables for its group's current state, the first time it is used. */
+  async prepare(dev: Device): Promise<void> {
+    if (!programmable(dev) || this.core.tables(dev.iommu).device(dev.rid)) return;
+    const st = this.state(dev.group);
+    this.core.failNth.paused++;
+    try {
+      this.driver.probe(dev);
+      if (st.resetting.has(dev.rid)) return;
+      await this.setRid(dev, st.domain, undefined, 'probe');
+      for (const [pasid, d] of st.pasids) if (dev.maxPasids > 0) await this.setPasid(dev, pasid, d, undefined, 'probe');
+    } finally {
+      this.core.failNth.paused--;
+    }
+  }
+
+  /**
+   * Brings every device of the group into hardware with the group's current state before
+   * an attach changes it (the kernel programmed them at boot; here it happens on first use).
+   */
+  private async probeGroup(st: GroupState): Promise<void> {
+    for (const dev of st.group.devices) await this.prepare(dev);
+  }
+
+  /** Flushes the flush queues whose timeout has passed in modelled time. */
+  async pollFlushQueues(): Promise<void> {
+    for (const [domain, fq] of this.flushQueues) if (fq.due(this.core.clock.now)) await this.flushQueue(domain, fq);
+  }
+
+  /** The kernel-side state of a group (for tests and the fault issue). */
+  groupState(group: Group): GroupState {
+    return this.state(group);
+  }
+
   // --- internals ---
 
+  private readonly pendingPasids = new Set<string>();
+
+  private state(group: Group): GroupState {
+    let st = this.groupStates.get(group);
+    if (!st) {
+      const untrusted = group.devices.some(isUntrusted);
+      const type: DomainType = untrusted ? 'dma' : this.defaultType;
+      const iommu = group.devices[0]?.iommu;
+      const def = new Domain(this.nextDomainId++, type, type === 'identity' ? undefined
+        : new PageTable(this.core.frames, FIRST_STAGE, 4), iommu);
+      // iommu_create_device_direct_mappings: direct regions mapped 1:1 in the default domain.
+      if (def.pt) {
+        for (const dev of group.devices) {
+          for (const r of directRegions(dev)) {
+            const start = r.start & ~0xfffn;
+            const end = (r.last | 0xfffn) + 1n;
+            if (def.pt.iovaToPhys(start) === 0n) def.pt.map(start, start, end - start, { read: true, write: true }, 'direct-map');
+          }
+        }
+      }
+      st = new GroupState(group, def, new Domain(this.nextDomainId++, 'blocked', undefined, iommu));
+      this.groupStates.set(group, st);
+    }
+    return st;
+  }
+
+  private inUse(domain: Domain): boolean {
+    for (const st of this.groupStates.values()) {
+      if (st.domain === domain || st.defaultDomain === domain || st.blockingDomain === domain) return true;
+      for (const d of st.pasids.values()) if (d === domain) return true;
+    }
+    return false;
+  }
+
+  private async attachGroupInternal(domain: Domain, group: Group, op: string): Promise<void> {
+    const st = this.state(group);
+    if (st.domain !== st.defaultDomain && st.domain !== st.blockingDomain) {
+      throw simError('EBUSY', op, 'domain-attached', `group ${group.id} has domain ${st.domain.id} attached`);
+    }
+    this.checkCompatible(domain, group, op);
+    this.checkNotResetting(st, op);
+    await this.setGroupDomain(st, domain, op);
+  }
+
+  /** __iommu_group_set_domain: every device or none; `nofail` for detach/release paths. */
+  private async setGroupDomain(st: GroupState, domain: Domain, op: string, nofail = false): Promise<void> {
+    if (st.domain === domain) return;
+    await this.probeGroup(st);
+    if (domain.type === 'blocked' && !nofail) {
+      const d = st.group.devices.find(requiresDirect);
+      if (d) throw simError('EINVAL', op, 'requires-direct-mapping', `${d.bdf} cannot be blocked`);
+    }
+    const old = st.domain;
+    if (nofail) this.core.failNth.paused++;
+    const done: Device[] = [];
+    try {
+      for (const dev of st.group.devices) {
+        if (!st.resetting.has(dev.rid)) await this.setRid(dev, domain, old, op);
+        done.push(dev);
+      }
+    } catch (e) {
+      this.core.failNth.paused++;
+      try {
+        for (const dev of done.reverse()) if (!st.resetting.has(dev.rid)) await this.setRid(dev, old, domain, 'rollback');
+      } finally {
+        this.core.failNth.paused--;
+      }
+      throw e;
+    } finally {
+      if (nofail) this.core.failNth.paused--;
+    }
+    st.domain = domain;
+    await this.pollFlushQueues();
+  }
+
+  /** Programs the RID (PASID 0 / RID_PASID) of one device; skipped until the device is probed. */
+  private async setRid(dev: Device, domain: Domain | undefined, old: Domain | undefined, op: string): Promise<void> {
+    await this.setPasid(dev, 0, domain, old, op);
+  }
+
+  /** Programs (dev, pasid) from `old` to `domain` (undefined / blocked = no entry). */
+  private async setPasid(dev: Device, pasid: number, domain: Domain | undefined, old: Domain | undefined, op: string): Promise<void> {
+    if (!programmable(dev) || !this.core.tables(dev.iommu).device(dev.rid)) return; // programmed at first use
+    const live = (d: Domain | undefined) => (d !== undefined && d.type !== 'blocked' ? d : undefined);
+    const to = live(domain);
+    const from = live(old);
+    if (to === undefined) await this.driver.blockDevPasid(dev, pasid, from);
+    else await this.driver.setDevPasid(dev, pasid, to, from, op);
+  }
+
+  private async forEachPasidDevice(st: GroupState, op: string, apply: (d: Device) => Promise<void>, undo: (d: Device) => Promise<void>): Promise<void> {
+    await this.probeGroup(st);
+    const done: Device[] = [];
+    try {
+      for (const d of st.group.devices) {
+        if (d.maxPasids === 0) continue; // only devices that support PASID
+        await apply(d);
+        done.push(d);
+      }
+    } catch (e) {
+      this.core.failNth.paused++;
+      try {
+        for (const d of done.reverse()) await undo(d);
+      } finally {
+        this.core.failNth.paused--;
+      }
+      throw e;
+    }
+  }
+
+  private async takeOwnership(st: GroupState, owner: object, op: string): Promise<void> {
+    if (st.domain !== st.defaultDomain || st.pasids.size > 0) {
+      throw simError('EBUSY', op, 'group-in-use', `group ${st.group.id} has a non-default domain or PASIDs attached`);
+    }
+    await this.setGroupDomain(st, st.blockingDomain, op);
+    st.owner = owner;
+    st.ownerCnt++;
+  }
+
+  private async releaseOwnership(st: GroupState): Promise<void> {
+    if (st.ownerCnt === 0 || st.owner === undefined || st.pasids.size > 0) return; // WARN in the kernel
+    st.ownerCnt = 0;
+    st.owner = undefined;
+    await this.setGroupDomain(st, st.defaultDomain, 'release-dma-owner', true);
+  }
+
+  private async flushQueue(domain: Domain, fq: FlushQueue): Promise<void> {
+    fq.reset();
+    await this.driver.flushAll(domain, 'flush-queue');
+  }
+
+  private checkPasid(st: GroupState, dev: Device, pasid: number, op: string): void {
+    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    if (pasid < 0 || pasid >= 1 << 20) throw simError('EINVAL', op, 'pasid-out-of-range', `pasid ${pasid}`);
+    if (dev.maxPasids === 0) throw simError('EINVAL', op, 'no-pasid-support', dev.bdf);
+    for (const d of st.group.devices) {
+      if (d.maxPasids > 0 && pasid >= d.maxPasids) throw simError('EINVAL', op, 'pasid-out-of-range', `pasid ${pasid} ≥ ${d.maxPasids} of ${d.bdf}`);
+    }
+  }
+
+  private checkNotResetting(st: GroupState, op: string): void {
+    if (st.resetting.size > 0) throw simError('EBUSY', op, 'device-resetting', `group ${st.group.id}`);
+  }
+
+  private checkCompatible(domain: Domain, group: Group, op: string): void {
+    const dev = group.devices[0];
+    if (domain.iommu !== undefined && dev !== undefined && domain.iommu !== dev.iommu) {
+      throw simError('EINVAL', op, 'foreign-domain', `domain ${domain.id} was allocated for IOMMU ${domain.iommu}, group ${group.id} is behind ${dev.iommu}`);
+    }
+  }
+
   private checkDomain(domain: Domain, op: string): void {
+    this.core.checkOpen(op);
     if (!(domain instanceof Domain)) throw simError('EINVAL', op, 'not-a-domain');
     if (domain.freed) throw simError('EINVAL', op, 'domain-freed', `domain ${domain.id}`);
   }
 
-  private checkAttach(domain: Domain, dev: Device, op: string): void {
+  private checkGroup(group: Group, op: string): void {
     this.core.checkOpen(op);
-    this.checkDomain(domain, op);
-    this.core.checkDevice(dev, op);
-    if (domain.iommu !== undefined && domain.iommu !== dev.iommu) {
-      throw simError('EINVAL', op, 'foreign-domain', `domain ${domain.id} was allocated for IOMMU ${domain.iommu}, ${dev.bdf} is behind ${dev.iommu}`);
+    if (group === null || typeof group !== 'object' || !Array.isArray(group.devices) || group.devices.length === 0) {
+      throw simError('ENODEV', op, 'not-a-group');
     }
-  }
-
-  private async attachAt(domain: Domain, dev: Device, pasid: number, op: string): Promise<void> {
-    const key = Domain.key(dev, pasid);
-    const cur = this.attached.get(key);
-    if (cur === domain && pasid === 0) return; // same domain again: no-op
-    if (cur !== undefined) throw simError('EBUSY', op, pasid === 0 ? 'rid-attached' : 'pasid-in-use', `${dev.bdf} pasid ${pasid}`);
-    const tables = this.core.tables(dev.iommu);
-    tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
-    // Allocate the DID first: it is the only step that can fail, so nothing is written yet.
-    const did = domain.type === 'identity' ? FLPT_DEFAULT_DID : this.getDid(domain, dev.iommu, op);
-    const entry = this.pasidEntry(domain, did);
-    if (entry) tables.setPasidEntry(dev.rid, pasid, entry);
-    domain.attachments.set(key, { dev, pasid });
-    this.attached.set(key, domain);
-  }
-
-  private async detachAt(domain: Domain, dev: Device, pasid: number): Promise<void> {
-    const key = Domain.key(dev, pasid);
-    if (this.attached.get(key) !== domain) return;
-    const tables = this.core.tables(dev.iommu);
-    const tag = this.tagFor(domain, dev, pasid);
-    tables.clearPasidEntry(dev.rid, pasid);
-    this.attached.delete(key);
-    domain.attachments.delete(key);
-    if (tag) await this.core.flush(dev.iommu, pasidTeardown(tag), 'detach').catch(() => {});
-    if (domain.type !== 'identity' && domain.type !== 'blocked') this.putDid(domain, dev.iommu);
-  }
-
-  private pasidEntry(domain: Domain, did: number): PasidEntry | undefined {
-    switch (domain.type) {
-      case 'blocked': return undefined; // a blocked PASID is a non-present entry
-      case 'identity': return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_PT, did };
-      default: {
-        const pt = domain.pt!;
-        if (pt.format === FIRST_STAGE) {
-          return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_FL, did, flpm: FLPM_4LEVEL, fsptptr: frameToAddr(pt.rootFrame) };
-        }
-        return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_SL, did, aw: AW_48_4LEVEL, ssptptr: frameToAddr(pt.rootFrame) };
-      }
-    }
-  }
-
-  private getDid(domain: Domain, iommu: number, op: string): number {
-    const d = domain.dids.get(iommu);
-    if (d) {
-      d.refs++;
-      return d.did;
-    }
-    const did = this.core.dids(iommu).alloc(op);
-    domain.dids.set(iommu, { did, refs: 1 });
-    return did;
-  }
-
-  private putDid(domain: Domain, iommu: number): void {
-    const d = domain.dids.get(iommu);
-    if (!d) return;
-    if (--d.refs === 0) {
-      domain.dids.delete(iommu);
-      this.core.dids(iommu).free(d.did);
-    }
-  }
-
-  private tagFor(domain: Domain, dev: Device, pasid: number): CacheTag | undefined {
-    if (domain.type === 'blocked') return undefined;
-    const did = domain.type === 'identity' ? FLPT_DEFAULT_DID : domain.dids.get(dev.iommu)?.did;
-    if (did === undefined) return undefined;
-    const pgtt = domain.type === 'identity' ? PGTT_PT : domain.pt!.format === FIRST_STAGE ? PGTT_FL : PGTT_SL;
-    return { did, rid: dev.rid, pasid, pgtt, ats: dev.ats };
-  }
-
-  private tagsByIommu(domain: Domain): Map<number, CacheTag[]> {
-    const m = new Map<number, CacheTag[]>();
-    for (const { dev, pasid } of domain.attachments.values()) {
-      const t = this.tagFor(domain, dev, pasid);
-      if (!t) continue;
-      const list = m.get(dev.iommu) ?? [];
-      list.push(t);
-      m.set(dev.iommu, list);
-    }
-    return m;
+    this.core.checkDevice(group.devices[0], op);
+    if (group.devices[0].group !== group) throw simError('ENODEV', op, 'not-a-group');
   }
 }

@@ -8,9 +8,13 @@ import type { ContextTables } from './context-tables.js';
 import type { DidAllocator } from './did-allocator.js';
 import type { FrameAllocator } from './frame-allocator.js';
 import type { Device } from './topology.js';
+import type { FailNth } from './fail-nth.js';
+import type { ModelledClock } from './modelled-clock.js';
 
 export interface SimulatorCore {
   readonly frames: FrameAllocator;
+  readonly failNth: FailNth;
+  readonly clock: ModelledClock;
   tables(iommu: number): ContextTables;
   dids(iommu: number): DidAllocator;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */

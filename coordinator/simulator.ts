@@ -23,7 +23,8 @@ import { ContextTables } from './context-tables.js';
 import { DidAllocator } from './did-allocator.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
-import { IommuApi } from './iommu-api.js';
+import { type DefaultDomainType, IommuApi } from './iommu-api.js';
+import { FailNth } from './fail-nth.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
 import { Device, Topology, type TopologySpec } from './topology.js';
@@ -43,6 +44,11 @@ export interface SimulatorOptions {
   hostTimeoutMs?: number;
   /** Capacity of table memory in bytes. Default 16 GiB (committed only as used). */
   arenaBytes?: number;
+  /**
+   * Type of every group's default domain, as iommu.passthrough / iommu.strict choose it:
+   * 'dma' (strict, the default), 'dma-fq' (lazy) or 'identity'. Untrusted devices get 'dma'.
+   */
+  defaultDomain?: DefaultDomainType;
 }
 
 export type Perm = { read?: boolean; write?: boolean; exec?: boolean; priv?: boolean };
@@ -90,6 +96,7 @@ export class Simulator implements SimulatorCore {
   readonly iommu: IommuApi;
   readonly frames: FrameAllocator;
   readonly clock = new ModelledClock();
+  readonly failNth = new FailNth();
   readonly test: TestHooks;
   private readonly faultSubject = new Subject<FaultRecord>();
   private readonly eventSubject = new Subject<SimEvent>();
@@ -111,8 +118,9 @@ export class Simulator implements SimulatorCore {
       maxBytes: options.arenaBytes,
       onChunk: (index, sab) => { for (const h of this.handles) h.post({ type: 'arena-chunk', index, sab }); },
     });
+    this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
-    this.iommu = new IommuApi(this);
+    this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma');
     this.test = new TestHooks(this, !!options.testHooks);
   }
 
@@ -188,6 +196,8 @@ export class Simulator implements SimulatorCore {
       }
       return { rid: dev.rid, pasid: r.pasid ?? -1, access, priv: !!r.priv, addr: r.addr };
     });
+    await this.iommu.prepare(dev);
+    await this.iommu.pollFlushQueues();
     const done = await this.handles[dev.iommu].dmaMany(raw, this.clock.now);
     return done.map((c, i): DmaResult => {
       this.clock.observe(c.modelledNs);
@@ -293,6 +303,21 @@ export class TestHooks {
     return this.sim.tables(dev.iommu).readPasidEntry(dev.rid, pasid);
   }
 
+  /**
+   * Makes the n-th hardware-programming step from now (table frame, domain id, PASID-entry
+   * write, map) fail with ENOMEM; 0 disarms. Returns nothing; `failNthSteps()` tells how
+   * many steps ran since, so a sweep knows when N went past the scenario.
+   */
+  failNth(n: number): void {
+    this.check('test.failNth');
+    this.sim.failNth.arm(n);
+  }
+
+  failNthSteps(): number {
+    this.check('test.failNthSteps');
+    return this.sim.failNth.steps;
+  }
+
   /** Makes a worker throw, as a bug in the hardware model would. */
   crashWorker(iommu: number): void {
     this.check('test.crashWorker');
@@ -314,6 +339,7 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   }
   if (o.semantics !== undefined && o.semantics !== 'latest') throw simError('EOPNOTSUPP', op, 'semantics-not-modelled', `semantics '${o.semantics}'`);
   if (o.pasidPolicy !== undefined && o.pasidPolicy !== 'global' && o.pasidPolicy !== 'per-device') throw simError('EINVAL', op, 'bad-pasid-policy', String(o.pasidPolicy));
+  if (o.defaultDomain !== undefined && !['dma', 'dma-fq', 'identity'].includes(o.defaultDomain)) throw simError('EINVAL', op, 'bad-default-domain', String(o.defaultDomain));
   const t = o.topology;
   if (typeof t !== 'object' || t === null) throw simError('EINVAL', op, 'bad-topology', 'topology is required');
   const specs: IommuOptions[] = typeof t.iommus === 'number' ? Array.from({ length: t.iommus }, () => ({})) : (t.iommus as IommuOptions[]);

@@ -199,33 +199,46 @@ describe.each([
 });
 
 describe('devices, PASIDs and identity', () => {
-  it('faults DMA from a device with no domain attached (root / context entry not present)', async () => {
+  it('leaves a device nobody attached on its default DMA domain: DMA faults at the page table until the default domain maps it', async () => {
     const sim = s();
-    const dom = sim.iommu.domainAlloc('paging');
-    await sim.iommu.attachDevice(dom, A); // gives bus 3 a context table
-    await sim.iommu.map(dom, 0x1000n, 0x5000n, 0x1000n, RW);
-    expect(ok(await dma(A, 0x1000n), 'A').paddr).toBe(0x5000n);
-    const fU = fault(await dma(U, 0x1000n), 'U (bus 3, no context entry)');
-    expect(fU.code).toBe(FR.CONTEXT_ENTRY_NOT_PRESENT);
-    expect(fU.reason).toBe(faultReasonName(FR.CONTEXT_ENTRY_NOT_PRESENT));
-    const fV = fault(await dma(V, 0x1000n), 'V (bus 5, no root entry)');
-    expect(fV.code).toBe(FR.ROOT_ENTRY_NOT_PRESENT);
-    expect(fV.reason).toBe(faultReasonName(FR.ROOT_ENTRY_NOT_PRESENT));
-    expect(sim.iommu.getDomainForDev(U)).toBeUndefined();
+    const def = sim.iommu.getDomainForDev(U);
+    expect(def.type).toBe('dma');
+    const f = fault(await dma(U, 0x1000n), 'U on an empty default domain');
+    expect(f.code).toBe(FR.FS_PTE_NOT_PRESENT);
+    expect(f.reason).toBe('pte-fetch');
+    await sim.iommu.map(def, 0x1000n, 0x9000n, 0x1000n, RW);
+    expect(ok(await dma(U, 0x1000n), 'U through its default domain').paddr).toBe(0x9000n);
   });
 
-  it('faults DMA from a device whose domain was detached (PASID entry not present)', async () => {
+  it('blocks DMA of a DMA-owned group (blocking domain: PASID entry not present) and restores the default on release', async () => {
+    const sim = s();
+    const owner = {};
+    const def = sim.iommu.getDomainForDev(V);
+    await sim.iommu.map(def, 0x1000n, 0x9000n, 0x1000n, RW);
+    expect(ok(await dma(V, 0x1000n), 'V default').paddr).toBe(0x9000n);
+    await sim.iommu.deviceClaimDmaOwner(V, owner);
+    expect(sim.iommu.getDomainForDev(V).type).toBe('blocked');
+    const f = fault(await dma(V, 0x1000n), 'V owned');
+    expect(f.code).toBe(FR.PASID_ENTRY_NOT_PRESENT);
+    expect(f.reason).toBe('bad-pasid-entry');
+    await sim.iommu.deviceReleaseDmaOwner(V);
+    expect(sim.iommu.getDomainForDev(V)).toBe(def);
+    expect(ok(await dma(V, 0x1000n), 'V released').paddr).toBe(0x9000n);
+  });
+
+  it('returns a detached device to its default domain: the old domain is no longer reachable', async () => {
     const sim = s();
     const dom = sim.iommu.domainAlloc('paging');
+    const def = sim.iommu.getDomainForDev(B);
     await sim.iommu.attachDevice(dom, B);
     await sim.iommu.map(dom, 0x1000n, 0x5000n, 0x1000n, RW);
     expect(ok(await dma(B, 0x1000n), 'warm').paddr).toBe(0x5000n);
     expect(ok(await dma(B, 0x1000n), 'cached').cached).toBe(true);
     await sim.iommu.detachDevice(dom, B);
-    expect(sim.iommu.getDomainForDev(B)).toBeUndefined();
+    expect(sim.iommu.getDomainForDev(B)).toBe(def);
     const f = fault(await dma(B, 0x1000n), 'after detach');
-    expect(f.code).toBe(FR.PASID_ENTRY_NOT_PRESENT);
-    expect(f.reason).toBe('bad-pasid-entry');
+    expect(f.code).toBe(FR.FS_PTE_NOT_PRESENT);
+    expect(f.reason).toBe('pte-fetch');
   });
 
   it.each(['first', 'second'] as const)('routes PASID-tagged DMA to the (device, PASID) domain (%s stage), not the RID\'s', async (stage) => {
@@ -338,9 +351,9 @@ describe('errors', () => {
     expect(sim.iommu.getDomainForDevPasid(A, 0)).toBeUndefined();
   });
 
-  it('rejects domainAlloc(\'dma-fq\') with EOPNOTSUPP and an unknown type with EINVAL', () => {
+  it('allocates a DMA-FQ domain and rejects an unknown type with EINVAL', () => {
     const sim = s();
-    expectThrowsCode(() => sim.iommu.domainAlloc('dma-fq'), 'EOPNOTSUPP');
+    expect(sim.iommu.domainAlloc('dma-fq').type).toBe('dma-fq');
     expectThrowsCode(() => sim.iommu.domainAlloc('bogus' as 'paging'), 'EINVAL');
   });
 
@@ -353,7 +366,7 @@ describe('errors', () => {
     await expectRejectsCode(sim.dmaBatch(A, [{ addr: 0x1000n, access: 'read' }, { addr: 1n, access: 'write!' as 'write' }]), 'EINVAL');
     await expectRejectsCode(sim.dmaBatch(A, 'x' as unknown as []), 'EINVAL');
     // The simulator still works afterwards.
-    expect(fault(await dma(A, 0x1000n), 'still alive (A never attached)').code).toBe(FR.ROOT_ENTRY_NOT_PRESENT);
+    expect(fault(await dma(A, 0x1000n), 'still alive (A on its empty default domain)').code).toBe(FR.FS_PTE_NOT_PRESENT);
   });
 });
 
@@ -390,8 +403,8 @@ describe('Simulator.start with bad options', () => {
       await two.iommu.attachDevice(dom, x);
       await two.iommu.map(dom, 0x1000n, 0x5000n, 0x1000n, RW);
       expect(ok(await within(two.dma(x, { addr: 0x1000n, access: 'read' }), 5000, 'x'), 'x').paddr).toBe(0x5000n);
-      expect(fault(await within(two.dma(y, { addr: 0x1000n, access: 'read' }), 5000, 'y'), 'y, never attached').code).toBe(FR.ROOT_ENTRY_NOT_PRESENT);
-      expect(two.iommu.getDomainForDev(y)).toBeUndefined();
+      expect(fault(await within(two.dma(y, { addr: 0x1000n, access: 'read' }), 5000, 'y'), 'y, on its default domain').code).toBe(FR.FS_PTE_NOT_PRESENT);
+      expect(two.iommu.getDomainForDev(y)).not.toBe(dom);
     } finally {
       await closeSim(two);
     }

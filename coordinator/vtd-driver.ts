@@ -1,0 +1,143 @@
+/**
+ * The VT-d scalable-mode driver side of attach and detach (drivers/iommu/intel/
+ * {iommu.c,pasid.c,cache.c}): how a (device, PASID) gets a domain in hardware.
+ *
+ * Models: set_dev_pasid — a domain id per (domain, IOMMU) allocated on first use and
+ * released with the last user (FLPT_DEFAULT_DID for identity), the device's context entry
+ * and PASID tables created on first use, the PASID-table entry written for the domain's
+ * format (first stage, second stage, pass-through) and, when it replaces another domain,
+ * written over the old entry without passing through non-present (hitless, as
+ * intel_pasid_replace_* does) before the old DID's PASID-cache, IOTLB and device-TLB entries
+ * are flushed; blocking a PASID clears its entry and flushes. Every allocation and entry
+ * write is a fail-nth step; a failed step leaves tables, DIDs and tags as they were.
+ * The domain's attachments are its cache tags (who may cache its translations).
+ * Does not model: nested and SVA entries (later issues), PRI drain on teardown (the fault
+ * issue), caching mode.
+ */
+import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_PT, PGTT_SL, AW_48_4LEVEL, FLPM_4LEVEL, type PasidEntry } from '../shared/layout/pasid-entry.js';
+import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { frameToAddr } from '../shared/memory/arena.js';
+import { Domain } from './domain.js';
+import { FLPT_DEFAULT_DID } from './did-allocator.js';
+import { type CacheTag, pasidTeardown, rangeFlush } from './invalidation.js';
+import type { Device } from './topology.js';
+import type { SimulatorCore } from './simulator-core.js';
+
+export class VtdDriver {
+  constructor(private readonly core: SimulatorCore) {}
+
+  /** Creates the device's context entry and PASID directory if it has none (may fail: ENOMEM). */
+  probe(dev: Device): void {
+    const tables = this.core.tables(dev.iommu);
+    if (tables.device(dev.rid)) return;
+    this.core.failNth.step('probe-device');
+    tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
+  }
+
+  /**
+   * Points (dev, pasid) at `domain` (a non-blocked domain); `old` is what it pointed at
+   * (undefined or a blocked domain: nothing). Throws and changes nothing on failure.
+   */
+  async setDevPasid(dev: Device, pasid: number, domain: Domain, old: Domain | undefined, op: string): Promise<void> {
+    this.probe(dev);
+    const tables = this.core.tables(dev.iommu);
+    const did = this.getDid(domain, dev.iommu, op);
+    try {
+      this.core.failNth.step(op);
+      tables.reservePasidTable(dev.rid, pasid);
+    } catch (e) {
+      this.putDid(domain, dev.iommu);
+      throw e;
+    }
+    const oldTag = old !== undefined ? this.tagFor(old, dev, pasid) : undefined;
+    tables.setPasidEntry(dev.rid, pasid, this.entryFor(domain, did));
+    domain.attachments.set(Domain.key(dev, pasid), { dev, pasid });
+    if (old !== undefined && old !== domain) {
+      old.attachments.delete(Domain.key(dev, pasid));
+      if (oldTag) await this.flushQuietly(dev.iommu, pasidTeardown(oldTag), 'replace');
+      this.putDid(old, dev.iommu);
+    } else if (old === domain) {
+      this.putDid(domain, dev.iommu); // the same domain again: keep one reference
+    }
+  }
+
+  /** Blocks (dev, pasid): clears its entry and flushes what `old` may have cached. Never fails. */
+  async blockDevPasid(dev: Device, pasid: number, old: Domain | undefined): Promise<void> {
+    if (old === undefined || old.type === 'blocked') return;
+    const tables = this.core.tables(dev.iommu);
+    const tag = this.tagFor(old, dev, pasid);
+    tables.clearPasidEntry(dev.rid, pasid);
+    old.attachments.delete(Domain.key(dev, pasid));
+    if (tag) await this.flushQuietly(dev.iommu, pasidTeardown(tag), 'detach');
+    this.putDid(old, dev.iommu);
+  }
+
+  /** Invalidates [start, end) of `domain` everywhere it may be cached; resolves when done. */
+  async flushRange(domain: Domain, start: bigint, end: bigint, kind: string): Promise<void> {
+    await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, rangeFlush(tags, start, end), kind)));
+  }
+
+  /** Invalidates everything of `domain` (iommu_flush_iotlb_all). */
+  async flushAll(domain: Domain, kind: string): Promise<void> {
+    await this.flushRange(domain, 0n, 1n << 64n, kind);
+  }
+
+  // --- internals ---
+
+  private async flushQuietly(iommu: number, descs: ReturnType<typeof pasidTeardown>, kind: string): Promise<void> {
+    // Detach and replace cannot fail once the entry is written; a dead worker is reported
+    // by the simulator itself.
+    await this.core.flush(iommu, descs, kind).catch(() => {});
+  }
+
+  private entryFor(domain: Domain, did: number): PasidEntry {
+    if (domain.type === 'identity') return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_PT, did };
+    const pt = domain.pt!;
+    if (pt.format === FIRST_STAGE) {
+      return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_FL, did, flpm: FLPM_4LEVEL, fsptptr: frameToAddr(pt.rootFrame) };
+    }
+    return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_SL, did, aw: AW_48_4LEVEL, ssptptr: frameToAddr(pt.rootFrame) };
+  }
+
+  private getDid(domain: Domain, iommu: number, op: string): number {
+    if (domain.type === 'identity') return FLPT_DEFAULT_DID;
+    const d = domain.dids.get(iommu);
+    if (d) {
+      d.refs++;
+      return d.did;
+    }
+    this.core.failNth.step(op);
+    const did = this.core.dids(iommu).alloc(op);
+    domain.dids.set(iommu, { did, refs: 1 });
+    return did;
+  }
+
+  private putDid(domain: Domain, iommu: number): void {
+    const d = domain.dids.get(iommu);
+    if (!d) return;
+    if (--d.refs === 0) {
+      domain.dids.delete(iommu);
+      this.core.dids(iommu).free(d.did);
+    }
+  }
+
+  tagFor(domain: Domain, dev: Device, pasid: number): CacheTag | undefined {
+    if (domain.type === 'blocked') return undefined;
+    const did = domain.type === 'identity' ? FLPT_DEFAULT_DID : domain.dids.get(dev.iommu)?.did;
+    if (did === undefined) return undefined;
+    const pgtt = domain.type === 'identity' ? PGTT_PT : domain.pt!.format === FIRST_STAGE ? PGTT_FL : PGTT_SL;
+    return { did, rid: dev.rid, pasid, pgtt, ats: dev.ats };
+  }
+
+  private tagsByIommu(domain: Domain): Map<number, CacheTag[]> {
+    const m = new Map<number, CacheTag[]>();
+    for (const { dev, pasid } of domain.attachments.values()) {
+      const t = this.tagFor(domain, dev, pasid);
+      if (!t) continue;
+      const list = m.get(dev.iommu) ?? [];
+      list.push(t);
+      m.set(dev.iommu, list);
+    }
+    return m;
+  }
+}
