@@ -18,11 +18,20 @@
  * of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys.
  * Hardware is programmed lazily: a device's tables are written the first time it is
  * attached or does DMA, with whatever its group's state is then.
+ * Global PASIDs (iommu_alloc_global_pasid, lowest free in [1, max_pasids − 1]).
+ * The v5 profile adds device features and auxiliary domains (device-features.ts,
+ * aux-domains.ts); there a normal attach of a paging domain to a device with AUX enabled
+ * is EPERM and any attach while the group has aux domains or SVA bonds is EBUSY, and the
+ * PASID-attach calls (v6.2+) do not exist (EOPNOTSUPP).
  * Does not model: attach handles and iopf handlers (the fault issue), SVA and nested
- * domains (later issues), the v5 profile (aux domains, device features), sysfs changes of
- * the default domain type.
+ * domains (later issues), sysfs changes of the default domain type.
  */
 import { simError } from '../shared/errors.js';
+import type { SemanticsName } from '../shared/config.js';
+import { IOMMU_PASID_INVALID } from '../shared/units.js';
+import { AuxDomains } from './aux-domains.js';
+import { type DevFeature, DeviceFeatures } from './device-features.js';
+import { PasidIda } from './pasid-ida.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { asU64 } from '../shared/units.js';
 import { Domain, type DomainType } from './domain.js';
@@ -65,7 +74,7 @@ interface DirectRegion { start: bigint; last: bigint; type: string }
 
 /** Reserved regions of type 'direct' (RMRR-style) a device declares, if the topology has them. */
 function directRegions(dev: Device): DirectRegion[] {
-  const r = (dev as { reservedRegions?: DirectRegion[] }).reservedRegions ?? [];
+  const r = (dev as { reservedRegions?: readonly DirectRegion[] }).reservedRegions ?? [];
   return r.filter((x) => x.type === 'direct');
 }
 
@@ -87,9 +96,113 @@ export class IommuApi {
   private nextDomainId = 1;
   private readonly groupStates = new Map<Group, GroupState>();
   private readonly flushQueues = new Map<Domain, FlushQueue>();
+  /** The global PASID space (IOMMU_FIRST_GLOBAL_PASID = 1 up). */
+  readonly pasidIda = new PasidIda();
+  private readonly features?: DeviceFeatures;
+  private readonly aux?: AuxDomains;
 
-  constructor(private readonly core: SimulatorCore, private readonly defaultType: DefaultDomainType = 'dma') {
+  constructor(
+    private readonly core: SimulatorCore,
+    private readonly defaultType: DefaultDomainType = 'dma',
+    readonly semantics: SemanticsName = 'latest',
+  ) {
     this.driver = new VtdDriver(core);
+    if (semantics === 'v5') {
+      this.features = new DeviceFeatures((dev) => this.aux!.usersOf(dev));
+      this.aux = new AuxDomains(this.driver, this.features, this.pasidIda, {
+        prepare: (dev) => this.prepare(dev),
+        attachDevice: (d, dev) => this.attachDevice(d, dev),
+        detachDevice: (d, dev) => this.detachDevice(d, dev),
+      });
+    }
+  }
+
+  // --- global PASIDs (§2.2) ---
+
+  /** iommu_alloc_global_pasid: lowest free PASID in [1, max_pasids − 1], or IOMMU_PASID_INVALID. */
+  allocGlobalPasid(dev: Device): number {
+    this.core.checkDevice(dev, 'allocGlobalPasid');
+    if (dev.maxPasids === 0) return IOMMU_PASID_INVALID;
+    const p = this.pasidIda.alloc(1, dev.maxPasids - 1);
+    return p < 0 ? IOMMU_PASID_INVALID : p;
+  }
+
+  freeGlobalPasid(pasid: number): void {
+    if (pasid === IOMMU_PASID_INVALID) return;
+    this.pasidIda.free(pasid);
+  }
+
+  // --- v5: device features and auxiliary domains ---
+
+  devHasFeature(dev: Device, f: DevFeature): boolean {
+    this.core.checkDevice(dev, 'devHasFeature');
+    return this.v5('devHasFeature').features.has(dev, f);
+  }
+
+  devEnableFeature(dev: Device, f: DevFeature): void {
+    this.core.checkDevice(dev, 'devEnableFeature');
+    this.v5('devEnableFeature').features.enable(dev, f);
+  }
+
+  devDisableFeature(dev: Device, f: DevFeature): void {
+    this.core.checkDevice(dev, 'devDisableFeature');
+    this.v5('devDisableFeature').features.disable(dev, f);
+  }
+
+  devFeatureEnabled(dev: Device, f: DevFeature): boolean {
+    this.core.checkDevice(dev, 'devFeatureEnabled');
+    return this.v5('devFeatureEnabled').features.isEnabled(dev, f);
+  }
+
+  async auxAttachDevice(domain: Domain, dev: Device): Promise<void> {
+    this.checkDomain(domain, 'auxAttachDevice');
+    this.core.checkDevice(dev, 'auxAttachDevice');
+    await this.v5('auxAttachDevice').aux.attach(domain, dev);
+  }
+
+  async auxDetachDevice(domain: Domain, dev: Device): Promise<void> {
+    this.core.checkDevice(dev, 'auxDetachDevice');
+    await this.v5('auxDetachDevice').aux.detach(domain, dev);
+  }
+
+  auxGetPasid(domain: Domain, dev: Device): number {
+    this.core.checkDevice(dev, 'auxGetPasid');
+    return this.v5('auxGetPasid').aux.getPasid(domain, dev);
+  }
+
+  /** vfio type1's attach of an mdev group: aux path when the parent has AUX enabled (seed 004). */
+  async attachMdevGroup(domain: Domain, group: Group): Promise<void> {
+    this.checkDomain(domain, 'attachMdevGroup');
+    this.checkGroup(group, 'attachMdevGroup');
+    await this.v5('attachMdevGroup').aux.attachMdevGroup(domain, group);
+  }
+
+  async detachMdevGroup(domain: Domain, group: Group): Promise<void> {
+    this.checkGroup(group, 'detachMdevGroup');
+    await this.v5('detachMdevGroup').aux.detachMdevGroup(domain, group);
+  }
+
+  /** Requester id and PASID a device's DMA carries (an aux-attached mdev's carries its PASID). */
+  requester(dev: Device): { rid: number; pasid: number | undefined } {
+    return { rid: dev.rid, pasid: this.aux?.mdevPasid(dev) };
+  }
+
+  private v5(op: string): { features: DeviceFeatures; aux: AuxDomains } {
+    if (!this.features || !this.aux) throw simError('EOPNOTSUPP', op, 'v5-only', `${op} exists in the v5 semantics profile only`);
+    return { features: this.features, aux: this.aux };
+  }
+
+  /** v5: the legacy mutual exclusion of a whole-device attach with aux and SVA users. */
+  private checkV5Attach(domain: Domain, group: Group, op: string): void {
+    if (!this.features || !this.aux) return;
+    for (const dev of group.devices) {
+      if (domain.type === 'paging' && this.features.isEnabled(dev, 'aux')) {
+        throw simError('EPERM', op, 'aux-enabled', `${dev.bdf} has AUX enabled: a paging domain attaches as aux`);
+      }
+      if (this.aux.usersOf(dev) > 0 || (this.features.bonds.get(dev) ?? 0) > 0) {
+        throw simError('EBUSY', op, 'pasid-users', `${dev.bdf} has aux domains or SVA bonds`);
+      }
+    }
   }
 
   // --- domains ---
@@ -160,6 +273,7 @@ export class IommuApi {
     this.checkDomain(domain, op);
     this.checkCompatible(domain, group, op);
     const st = this.state(group);
+    this.checkV5Attach(domain, group, op);
     this.checkNotResetting(st, op);
     await this.setGroupDomain(st, domain, op);
   }
@@ -230,6 +344,7 @@ export class IommuApi {
 
   async attachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'attachDevicePasid';
+    this.latestOnly(op);
     this.checkDomain(domain, op);
     this.core.checkDevice(dev, op);
     this.checkCompatible(domain, dev.group, op);
@@ -251,6 +366,7 @@ export class IommuApi {
 
   async replaceDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'replaceDevicePasid';
+    this.latestOnly(op);
     this.checkDomain(domain, op);
     this.core.checkDevice(dev, op);
     this.checkCompatible(domain, dev.group, op);
@@ -450,6 +566,7 @@ export class IommuApi {
       throw simError('EBUSY', op, 'domain-attached', `group ${group.id} has domain ${st.domain.id} attached`);
     }
     this.checkCompatible(domain, group, op);
+    this.checkV5Attach(domain, group, op);
     this.checkNotResetting(st, op);
     await this.setGroupDomain(st, domain, op);
   }
@@ -548,6 +665,10 @@ export class IommuApi {
     for (const d of st.group.devices) {
       if (d.maxPasids > 0 && pasid >= d.maxPasids) throw simError('EINVAL', op, 'pasid-out-of-range', `pasid ${pasid} ≥ ${d.maxPasids} of ${d.bdf}`);
     }
+  }
+
+  private latestOnly(op: string): void {
+    if (this.semantics === 'v5') throw simError('EOPNOTSUPP', op, 'not-in-v5', `${op} came with v6.2; the v5 profile uses aux domains`);
   }
 
   private checkNotResetting(st: GroupState, op: string): void {

@@ -120,7 +120,7 @@ export class Simulator implements SimulatorCore {
     });
     this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
-    this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma');
+    this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest');
     this.test = new TestHooks(this, !!options.testHooks);
   }
 
@@ -186,6 +186,7 @@ export class Simulator implements SimulatorCore {
     this.checkOpen(op);
     this.checkDevice(dev, op);
     if (!Array.isArray(reqs)) throw simError('EINVAL', op, 'not-an-array');
+    const who = this.iommu.requester(dev);
     const raw = reqs.map((r, i) => {
       if (typeof r !== 'object' || r === null) throw simError('EINVAL', op, 'bad-request', `requests[${i}]`);
       asU64(r.addr, op, `requests[${i}].addr`);
@@ -194,7 +195,7 @@ export class Simulator implements SimulatorCore {
       if (r.pasid !== undefined && (!Number.isInteger(r.pasid) || r.pasid < 0 || r.pasid >= 1 << 20)) {
         throw simError('EINVAL', op, 'pasid-out-of-range', `requests[${i}].pasid: ${r.pasid}`);
       }
-      return { rid: dev.rid, pasid: r.pasid ?? -1, access, priv: !!r.priv, addr: r.addr };
+      return { rid: who.rid, pasid: r.pasid ?? who.pasid ?? -1, access, priv: !!r.priv, addr: r.addr };
     });
     await this.iommu.prepare(dev);
     await this.iommu.pollFlushQueues();
@@ -337,7 +338,7 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   if (o.profile !== undefined && o.profile !== 'vtd') {
     throw simError('EOPNOTSUPP', op, 'profile-not-modelled', `profile '${o.profile}': only 'vtd' so far`);
   }
-  if (o.semantics !== undefined && o.semantics !== 'latest') throw simError('EOPNOTSUPP', op, 'semantics-not-modelled', `semantics '${o.semantics}'`);
+  if (o.semantics !== undefined && o.semantics !== 'latest' && o.semantics !== 'v5') throw simError('EINVAL', op, 'bad-semantics', `semantics '${String(o.semantics)}'`);
   if (o.pasidPolicy !== undefined && o.pasidPolicy !== 'global' && o.pasidPolicy !== 'per-device') throw simError('EINVAL', op, 'bad-pasid-policy', String(o.pasidPolicy));
   if (o.defaultDomain !== undefined && !['dma', 'dma-fq', 'identity'].includes(o.defaultDomain)) throw simError('EINVAL', op, 'bad-default-domain', String(o.defaultDomain));
   const t = o.topology;
