@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   translate: () => import('./translate.js'),
   invalidation: () => import('./invalidation.js'),
   memory: () => import('./memory.js'),
+  topology: () => import('./topology.js'),
 };
 
 function usage(msg: string): never {

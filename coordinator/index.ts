@@ -5,6 +5,18 @@ export { Simulator, TestHooks } from './simulator.js';
 export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats } from './simulator.js';
 export { Device, Group, Topology } from './topology.js';
 export type { DeviceSpec, TopologySpec } from './topology.js';
+export { Switch, IOMMU_DEFAULT_RESERVED_REGIONS, canonicalBdf } from './topology.js';
+export type {
+  BridgeSpec, BridgeType, DeviceKind, IoasidDeviceType, ReservedRegion, ReservedRegionType, SwitchKind, SwitchSpec,
+} from './topology.js';
+export { generateTopology } from './topology-generate.js';
+export type { GenerateTopologyOptions } from './topology-generate.js';
+export { importTopology } from './topology-import.js';
+export type { ImportTopologyOptions } from './topology-import.js';
+export { parseIommuGroupsListing } from './pci-listing.js';
+export type { ListedFunction } from './pci-listing.js';
+export { parseLspciTree } from './pci-lspci-tree.js';
+export type { TreeFunction } from './pci-lspci-tree.js';
 export { Domain } from './domain.js';
 export type { DomainType } from './domain.js';
 export type { DomainAllocOptions } from './iommu-api.js';
