@@ -4,7 +4,8 @@
  * and DMA where it matters.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Simulator, type SimError } from 'iommu-sim';
+import { Simulator } from 'iommu-sim';
+import { expectRejectsCode, expectThrowsCode } from '../e2e/helpers.js';
 
 const RW = { read: true, write: true } as const;
 let sims: Simulator[] = [];
@@ -24,29 +25,13 @@ async function start(semantics: 'latest' | 'v5' = 'v5', devices = [
   return { sim, dev: sim.topology.devices };
 }
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return (e as SimError).code;
-  }
-  return undefined;
-}
 
-async function acode(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as SimError).code;
-  }
-  return undefined;
-}
 
 describe('device features (v5)', () => {
   it('do not exist in the latest profile (EOPNOTSUPP)', async () => {
     const { sim, dev } = await start('latest');
-    expect(code(() => sim.iommu.devEnableFeature(dev[0], 'aux'))).toBe('EOPNOTSUPP');
-    expect(await acode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('paging'), dev[0]))).toBe('EOPNOTSUPP');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[0], 'aux'), 'EOPNOTSUPP');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('paging'), dev[0]), 'EOPNOTSUPP');
   });
 
   it('report what a device supports: AUX and SVA need PASID, IOPF needs PRI', async () => {
@@ -56,29 +41,29 @@ describe('device features (v5)', () => {
     expect(sim.iommu.devHasFeature(dev[1], 'iopf')).toBe(false);
     expect(sim.iommu.devHasFeature(dev[2], 'aux')).toBe(false);
     expect(sim.iommu.devHasFeature(dev[2], 'sva')).toBe(false);
-    expect(code(() => sim.iommu.devEnableFeature(dev[2], 'aux'))).toBe('EINVAL');
-    expect(code(() => sim.iommu.devEnableFeature(dev[2], 'sva'))).toBe('ENODEV');
-    expect(code(() => sim.iommu.devEnableFeature(dev[1], 'iopf'))).toBe('ENODEV');
-    expect(code(() => sim.iommu.devEnableFeature(dev[0], 'bogus' as 'aux'))).toBe('EINVAL');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[2], 'aux'), 'EINVAL');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[2], 'sva'), 'ENODEV');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[1], 'iopf'), 'ENODEV');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[0], 'bogus' as 'aux'), 'EINVAL');
     expect(sim.iommu.devFeatureEnabled(dev[2], 'aux')).toBe(false);
   });
 
   it('refuses enabling an enabled feature (EBUSY) and disabling one not enabled (EINVAL)', async () => {
     const { sim, dev } = await start();
     sim.iommu.devEnableFeature(dev[1], 'aux');
-    expect(code(() => sim.iommu.devEnableFeature(dev[1], 'aux'))).toBe('EBUSY');
-    expect(code(() => sim.iommu.devDisableFeature(dev[1], 'sva'))).toBe('EINVAL');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[1], 'aux'), 'EBUSY');
+    expectThrowsCode(() => sim.iommu.devDisableFeature(dev[1], 'sva'), 'EINVAL');
     sim.iommu.devDisableFeature(dev[1], 'aux');
     expect(sim.iommu.devFeatureEnabled(dev[1], 'aux')).toBe(false);
   });
 
   it('orders IOPF before SVA on a device that can fault, and SVA before IOPF on the way down', async () => {
     const { sim, dev } = await start();
-    expect(code(() => sim.iommu.devEnableFeature(dev[0], 'sva'))).toBe('EINVAL');
+    expectThrowsCode(() => sim.iommu.devEnableFeature(dev[0], 'sva'), 'EINVAL');
     expect(sim.iommu.devFeatureEnabled(dev[0], 'sva')).toBe(false);
     sim.iommu.devEnableFeature(dev[0], 'iopf');
     sim.iommu.devEnableFeature(dev[0], 'sva');
-    expect(code(() => sim.iommu.devDisableFeature(dev[0], 'iopf'))).toBe('EBUSY');
+    expectThrowsCode(() => sim.iommu.devDisableFeature(dev[0], 'iopf'), 'EBUSY');
     expect(sim.iommu.devFeatureEnabled(dev[0], 'iopf')).toBe(true);
     sim.iommu.devDisableFeature(dev[0], 'sva');
     sim.iommu.devDisableFeature(dev[0], 'iopf');
@@ -92,10 +77,10 @@ describe('auxiliary domains (v5)', () => {
   it('need AUX enabled (ENODEV) and an unmanaged domain (EPERM)', async () => {
     const { sim, dev } = await start();
     const d = sim.iommu.domainAlloc('paging');
-    expect(await acode(sim.iommu.auxAttachDevice(d, dev[1]))).toBe('ENODEV');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(d, dev[1]), 'ENODEV');
     sim.iommu.devEnableFeature(dev[1], 'aux');
-    expect(await acode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('dma'), dev[1]))).toBe('EPERM');
-    expect(code(() => sim.iommu.auxGetPasid(d, dev[1]))).toBe('EINVAL');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('dma'), dev[1]), 'EPERM');
+    expectThrowsCode(() => sim.iommu.auxGetPasid(d, dev[1]), 'EINVAL');
   });
 
   it('give each domain one default PASID, the same on every device, reaching the domain by DMA', async () => {
@@ -120,7 +105,7 @@ describe('auxiliary domains (v5)', () => {
     expect(rb.ok && rb.paddr).toBe(0xb000n);
     // The RID still goes through the default domain, which maps nothing.
     expect((await sim.dma(dev[1], { addr: 0x1000n, access: 'read' })).ok).toBe(false);
-    expect(await acode(sim.iommu.auxAttachDevice(a, dev[0]))).toBe('EBUSY');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(a, dev[0]), 'EBUSY');
   });
 
   it('free the PASID with the last detach, after which its DMA faults and the PASID is reused', async () => {
@@ -134,7 +119,7 @@ describe('auxiliary domains (v5)', () => {
     await sim.iommu.auxDetachDevice(a, dev[0]);
     expect((await sim.dma(dev[0], { addr: 0x1000n, access: 'read', pasid: 1 })).ok).toBe(false);
     expect((await sim.dma(dev[1], { addr: 0x1000n, access: 'read', pasid: 1 })).ok).toBe(true);
-    expect(code(() => sim.iommu.auxGetPasid(a, dev[0]))).toBe('EINVAL');
+    expectThrowsCode(() => sim.iommu.auxGetPasid(a, dev[0]), 'EINVAL');
     expect(sim.iommu.allocGlobalPasid(dev[0])).toBe(2); // 1 is still a's
     await sim.iommu.auxDetachDevice(a, dev[1]);
     await sim.iommu.auxDetachDevice(a, dev[1]); // never fails
@@ -149,8 +134,8 @@ describe('auxiliary domains (v5)', () => {
     const wide = sim.iommu.domainAlloc('paging');
     await sim.iommu.auxAttachDevice(wide, dev[0]);
     expect(sim.iommu.auxGetPasid(wide, dev[0])).toBe(16);
-    expect(await acode(sim.iommu.auxAttachDevice(wide, dev[3]))).toBe('EINVAL');
-    expect(await acode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('paging'), dev[3]))).toBe('ENOSPC');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(wide, dev[3]), 'EINVAL');
+    await expectRejectsCode(sim.iommu.auxAttachDevice(sim.iommu.domainAlloc('paging'), dev[3]), 'ENOSPC');
     expect(sim.iommu.allocGlobalPasid(dev[3])).toBe(0xffffffff);
   });
 
@@ -159,11 +144,11 @@ describe('auxiliary domains (v5)', () => {
     sim.iommu.devEnableFeature(dev[1], 'aux');
     const p = sim.iommu.domainAlloc('paging');
     const before = sim.iommu.getDomainForDev(dev[1]);
-    expect(await acode(sim.iommu.attachDevice(p, dev[1]))).toBe('EPERM');
+    await expectRejectsCode(sim.iommu.attachDevice(p, dev[1]), 'EPERM');
     expect(sim.iommu.getDomainForDev(dev[1])).toBe(before);
     await sim.iommu.auxAttachDevice(p, dev[1]);
-    expect(await acode(sim.iommu.attachDevice(sim.iommu.domainAlloc('dma'), dev[1]))).toBe('EBUSY');
-    expect(code(() => sim.iommu.devDisableFeature(dev[1], 'aux'))).toBe('EBUSY');
+    await expectRejectsCode(sim.iommu.attachDevice(sim.iommu.domainAlloc('dma'), dev[1]), 'EBUSY');
+    expectThrowsCode(() => sim.iommu.devDisableFeature(dev[1], 'aux'), 'EBUSY');
     await sim.iommu.auxDetachDevice(p, dev[1]);
     sim.iommu.devDisableFeature(dev[1], 'aux');
     await sim.iommu.attachDevice(p, dev[1]);
@@ -172,6 +157,6 @@ describe('auxiliary domains (v5)', () => {
 
   it('have no PASID-attach API in v5 (EOPNOTSUPP)', async () => {
     const { sim, dev } = await start();
-    expect(await acode(sim.iommu.attachDevicePasid(sim.iommu.domainAlloc('paging'), dev[1], 3))).toBe('EOPNOTSUPP');
+    await expectRejectsCode(sim.iommu.attachDevicePasid(sim.iommu.domainAlloc('paging'), dev[1], 3), 'EOPNOTSUPP');
   });
 });

@@ -4,7 +4,8 @@
  * SR-IOV VF) otherwise; one parent per group; one aux domain per mdev group.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Simulator, type SimError } from 'iommu-sim';
+import { Simulator } from 'iommu-sim';
+import { expectRejectsCode, expectThrowsCode } from '../e2e/helpers.js';
 
 const RW = { read: true, write: true } as const;
 let sim: Simulator | undefined;
@@ -13,14 +14,6 @@ afterEach(async () => {
   sim = undefined;
 });
 
-async function acode(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as SimError).code;
-  }
-  return undefined;
-}
 
 async function machine() {
   sim = await Simulator.start({
@@ -52,7 +45,7 @@ describe('mdev group attach (v5, seed 004)', () => {
     expect(r.ok && r.paddr).toBe(0xd000n);
     // The parent's own (RID) DMA still goes through its default domain.
     expect((await sim.dma(pf, { addr: 0x1000n, access: 'read' })).ok).toBe(false);
-    expect(await acode(sim.iommu.attachMdevGroup(sim.iommu.domainAlloc('paging'), mAux.group))).toBe('EBUSY');
+    await expectRejectsCode(sim.iommu.attachMdevGroup(sim.iommu.domainAlloc('paging'), mAux.group), 'EBUSY');
     await sim.iommu.detachMdevGroup(d, mAux.group);
     expect((await sim.dma(pf, { addr: 0x1000n, access: 'read', pasid })).ok).toBe(false);
   });
@@ -71,6 +64,6 @@ describe('mdev group attach (v5, seed 004)', () => {
 
   it('refuses a group that is not made of mdevs of one parent (EINVAL)', async () => {
     const { sim, pf } = await machine();
-    expect(await acode(sim.iommu.attachMdevGroup(sim.iommu.domainAlloc('paging'), pf.group))).toBe('EINVAL');
+    await expectRejectsCode(sim.iommu.attachMdevGroup(sim.iommu.domainAlloc('paging'), pf.group), 'EINVAL');
   });
 });
