@@ -19,6 +19,7 @@ export { parseLspciTree } from './pci-lspci-tree.js';
 export type { TreeFunction } from './pci-lspci-tree.js';
 export { Domain } from './domain.js';
 export type { DomainType } from './domain.js';
+export { IotlbGather } from './iommu-api.js';
 export type { DomainAllocOptions } from './iommu-api.js';
 export { SimError, isSimError, SIM_ERROR_CODES } from '../shared/errors.js';
 export type { SimErrorCode } from '../shared/errors.js';

@@ -12,12 +12,14 @@
  * devices (EINVAL); DMA ownership by owner cookie (EPERM for another owner, EBUSY while a
  * non-default domain or a PASID is attached), use/unuse of the default domain; PASID
  * attach / replace / detach group-wide with PASID 0 reserved, width checks on every
- * PASID-capable device, EBUSY on an occupied PASID, rollback of the devices already
- * programmed when one fails; devices in reset/recovery (attaches EBUSY, RID and PASIDs
- * parked on blocking until done); map / unmap (strict, or deferred through the flush queue
- * of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys.
+ * PASID-capable device (the reset checked first), EBUSY on an occupied PASID, rollback
+ * of the devices already programmed when one fails (their entries cleared again; a PASID
+ * table once allocated stays, as Linux keeps them); devices in reset/recovery (attaches
+ * EBUSY, RID and PASIDs parked on blocking until done); map / unmap (strict, or deferred
+ * through the flush queue of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys.
  * Hardware is programmed lazily: a device's tables are written the first time it is
- * attached or does DMA, with whatever its group's state is then.
+ * attached or does DMA, with whatever its group's state is then (neither that nor making
+ * a group's default domain is a fail-nth step; a map is exactly one).
  * Global PASIDs (iommu_alloc_global_pasid, lowest free in [1, max_pasids − 1]).
  * The v5 profile adds device features and auxiliary domains (device-features.ts,
  * aux-domains.ts); there a normal attach of a paging domain to a device with AUX enabled
@@ -349,8 +351,9 @@ export class IommuApi {
     this.core.checkDevice(dev, op);
     this.checkCompatible(domain, dev.group, op);
     const st = this.state(dev.group);
+    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    this.checkNotResetting(st, op); // before the width checks (§1.5 rules 3, 4, 5)
     this.checkPasid(st, dev, pasid, op);
-    this.checkNotResetting(st, op);
     if (st.pasids.has(pasid) || this.pendingPasids.has(`${st.group.id}:${pasid}`)) {
       throw simError('EBUSY', op, 'pasid-in-use', `pasid ${pasid} of group ${st.group.id}`);
     }
@@ -429,7 +432,14 @@ export class IommuApi {
     asU64(iova, op, 'iova'); asU64(paddr, op, 'paddr'); asU64(size, op, 'size');
     if (typeof prot !== 'object' || prot === null) throw simError('EINVAL', op, 'bad-prot');
     this.core.failNth.step(op);
-    domain.pt.map(iova, paddr, size, prot, op);
+    // One fail-nth step per map: PageTable.map allocates table frames between leaf writes,
+    // so an injected failure there would leave the range partly mapped.
+    this.core.failNth.paused++;
+    try {
+      domain.pt.map(iova, paddr, size, prot, op);
+    } finally {
+      this.core.failNth.paused--;
+    }
     await this.pollFlushQueues();
   }
 
@@ -534,17 +544,26 @@ export class IommuApi {
       const untrusted = group.devices.some(isUntrusted);
       const type: DomainType = untrusted ? 'dma' : this.defaultType;
       const iommu = group.devices[0]?.iommu;
-      const def = new Domain(this.nextDomainId++, type, type === 'identity' ? undefined
-        : new PageTable(this.core.frames, FIRST_STAGE, 4), iommu);
-      // iommu_create_device_direct_mappings: direct regions mapped 1:1 in the default domain.
-      if (def.pt) {
-        for (const dev of group.devices) {
-          for (const r of directRegions(dev)) {
-            const start = r.start & ~0xfffn;
-            const end = (r.last | 0xfffn) + 1n;
-            if (def.pt.iovaToPhys(start) === 0n) def.pt.map(start, start, end - start, { read: true, write: true }, 'direct-map');
+      // The kernel makes default domains when it probes the devices: making one here, on
+      // first use, is no fail-nth step of the call that happens to look first (a detach
+      // or a lookup must not fail with ENOMEM).
+      this.core.failNth.paused++;
+      let def: Domain;
+      try {
+        def = new Domain(this.nextDomainId++, type, type === 'identity' ? undefined
+          : new PageTable(this.core.frames, FIRST_STAGE, 4), iommu);
+        // iommu_create_device_direct_mappings: direct regions mapped 1:1 in the default domain.
+        if (def.pt) {
+          for (const dev of group.devices) {
+            for (const r of directRegions(dev)) {
+              const start = r.start & ~0xfffn;
+              const end = (r.last | 0xfffn) + 1n;
+              if (def.pt.iovaToPhys(start) === 0n) def.pt.map(start, start, end - start, { read: true, write: true }, 'direct-map');
+            }
           }
         }
+      } finally {
+        this.core.failNth.paused--;
       }
       st = new GroupState(group, def, new Domain(this.nextDomainId++, 'blocked', undefined, iommu));
       this.groupStates.set(group, st);
