@@ -5,7 +5,8 @@
  * Models: map of 4 KiB / 2 MiB / 1 GiB pages chosen from a page-size bitmap (largest
  * page that alignment and length allow, as iommu_map's iommu_pgsize does); alignment of
  * iova|paddr|size to the smallest page → EINVAL; mapping over an existing mapping → EEXIST
- * (checked before anything is written, so a failed map changes nothing); iova beyond the
+ * (checked before anything is written) and a table frame that cannot be allocated part-way
+ * (the leaves already written are cleared again), so a failed map changes nothing; iova beyond the
  * table's address width → EFAULT (intel_iommu_map); unmap that stops at the first hole
  * and never splits a large mapping, returning the bytes unmapped; iova_to_phys.
  * Entries are written high half first, present bit last; cleared by zeroing the half that
@@ -92,7 +93,22 @@ export class PageTable {
     for (const [va, , shift] of plan) {
       if (this.occupied(va, shift)) throw simError('EEXIST', op, 'already-mapped', `iova ${hex(va)}`);
     }
-    for (const [va, pa, shift] of plan) this.setLeaf(va, pa, shift, prot);
+    // Table frames are allocated while leaves are written: if one cannot be had, the
+    // leaves already written are cleared again, so a failed map leaves nothing mapped.
+    let written = 0;
+    try {
+      for (const [va, pa, shift] of plan) {
+        this.setLeaf(va, pa, shift, prot);
+        written++;
+      }
+    } catch (e) {
+      for (const [va] of plan.slice(0, written)) {
+        const leaf = this.findLeaf(va)!;
+        leaf.chunk[leaf.at] = 0;
+        this.leafCount[PAGE_SHIFTS.indexOf(leaf.shift as 12 | 21 | 30)]--;
+      }
+      throw e;
+    }
     this.mappedBytes += size;
   }
 

@@ -156,3 +156,22 @@ describe('frame allocator', () => {
     expectErr('ENOMEM', () => { for (;;) fa.alloc(10); });
   });
 });
+
+describe('page table under memory pressure', () => {
+  it('leaves nothing mapped when a table frame cannot be allocated part-way through a map', () => {
+    const fa = new FrameAllocator();
+    const pt = new PageTable(fa, FIRST_STAGE, 4);
+    // Two 4 KiB pages in different 1 GiB regions: the first needs 3 new tables (L3, L2,
+    // L1), the second 2 more (L2, L1); with 3 frames to give, the second page fails after
+    // the first was written.
+    let left = 3;
+    fa.shouldFail = () => --left < 0;
+    expectErr('ENOMEM', () => pt.map(SZ_1G - SZ_4K, 0x1000n, 2n * SZ_4K, { read: true }));
+    expect(pt.iovaToPhys(SZ_1G - SZ_4K)).toBe(0n);
+    expect(pt.iovaToPhys(SZ_1G)).toBe(0n);
+    expect(pt.stats).toMatchObject({ mappedBytes: 0n, leaves4k: 0 });
+    fa.shouldFail = undefined;
+    pt.map(SZ_1G - SZ_4K, 0x1000n, 2n * SZ_4K, { read: true });
+    expect(pt.iovaToPhys(SZ_1G)).toBe(0x2000n);
+  });
+});
