@@ -346,12 +346,7 @@ export class IommuApi {
 
   async attachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'attachDevicePasid';
-    this.latestOnly(op);
-    this.checkDomain(domain, op);
-    this.core.checkDevice(dev, op);
-    this.checkCompatible(domain, dev.group, op);
-    const st = this.state(dev.group);
-    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    const st = this.pasidCallChecks(domain, dev, pasid, op);
     this.checkNotResetting(st, op); // before the width checks (§1.5 rules 3, 4, 5)
     this.checkPasid(st, dev, pasid, op);
     if (st.pasids.has(pasid) || this.pendingPasids.has(`${st.group.id}:${pasid}`)) {
@@ -369,12 +364,7 @@ export class IommuApi {
 
   async replaceDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'replaceDevicePasid';
-    this.latestOnly(op);
-    this.checkDomain(domain, op);
-    this.core.checkDevice(dev, op);
-    this.checkCompatible(domain, dev.group, op);
-    const st = this.state(dev.group);
-    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    const st = this.pasidCallChecks(domain, dev, pasid, op);
     const cur = st.pasids.get(pasid);
     if (cur === undefined) throw simError('EINVAL', op, 'pasid-not-attached', `pasid ${pasid}`);
     this.checkNotResetting(st, op);
@@ -684,6 +674,17 @@ export class IommuApi {
     for (const d of st.group.devices) {
       if (d.maxPasids > 0 && pasid >= d.maxPasids) throw simError('EINVAL', op, 'pasid-out-of-range', `pasid ${pasid} ≥ ${d.maxPasids} of ${d.bdf}`);
     }
+  }
+
+  /** The checks attach and replace of a PASID share (§1.5 rules 1–3), in the kernel's order. */
+  private pasidCallChecks(domain: Domain, dev: Device, pasid: number, op: string): GroupState {
+    this.latestOnly(op);
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    this.checkCompatible(domain, dev.group, op);
+    const st = this.state(dev.group);
+    if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
+    return st;
   }
 
   private latestOnly(op: string): void {
