@@ -16,7 +16,8 @@
  * of the devices already programmed when one fails (their entries cleared again; a PASID
  * table once allocated stays, as Linux keeps them); devices in reset/recovery (attaches
  * EBUSY, RID and PASIDs parked on blocking until done); map / unmap (strict, or deferred
- * through the flush queue of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys.
+ * through the flush queue of a DMA-FQ domain) / gather-and-sync batching / iova_to_phys,
+ * implemented in domain-mapping.ts.
  * Hardware is programmed lazily: a device's tables are written the first time it is
  * attached or does DMA, with whatever its group's state is then (neither that nor making
  * a group's default domain is a fail-nth step; a map is exactly one).
@@ -35,13 +36,12 @@ import { AuxDomains } from './aux-domains.js';
 import { type DevFeature, DeviceFeatures } from './device-features.js';
 import { PasidIda } from './pasid-ida.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
-import { asU64 } from '../shared/units.js';
 import { Domain, type DomainType } from './domain.js';
-import { FlushQueue } from './flush-queue.js';
+import { DomainMapping, IotlbGather } from './domain-mapping.js';
 import { GroupState } from './group-state.js';
 import { PageTable } from './page-table.js';
 import type { SimulatorCore } from './simulator-core.js';
-import type { Device, Group } from './topology.js';
+import type { Device, Group, ReservedRegion } from './topology.js';
 import { VtdDriver } from './vtd-driver.js';
 
 export interface DomainAllocOptions {
@@ -52,52 +52,26 @@ export interface DomainAllocOptions {
 }
 
 export type DefaultDomainType = 'dma' | 'dma-fq' | 'identity';
+export { IotlbGather };
 
-/** An IOTLB gather (struct iommu_iotlb_gather): ranges unmapped but not yet flushed. */
-export class IotlbGather {
-  start = -1n;
-  end = 0n;
-  pgsize = 0n;
-
-  add(start: bigint, end: bigint, pgsize: bigint): void {
-    if (this.start < 0n || start < this.start) this.start = start;
-    if (end > this.end) this.end = end;
-    if (pgsize > this.pgsize) this.pgsize = pgsize;
-  }
-
-  get empty(): boolean {
-    return this.start < 0n;
-  }
-}
 
 const TYPES: readonly DomainType[] = ['blocked', 'identity', 'paging', 'dma', 'dma-fq'];
 
-interface DirectRegion { start: bigint; last: bigint; type: string }
-
-/** Reserved regions of type 'direct' (RMRR-style) a device declares, if the topology has them. */
-function directRegions(dev: Device): DirectRegion[] {
-  const r = (dev as { reservedRegions?: readonly DirectRegion[] }).reservedRegions ?? [];
-  return r.filter((x) => x.type === 'direct');
-}
-
-function requiresDirect(dev: Device): boolean {
-  return (dev as { requireDirect?: boolean }).requireDirect === true || directRegions(dev).length > 0;
-}
-
-function isUntrusted(dev: Device): boolean {
-  return (dev as { untrusted?: boolean }).untrusted === true;
+/** Reserved regions of type 'direct' (RMRR-style) a device declares. */
+function directRegions(dev: Device): readonly ReservedRegion[] {
+  return dev.reservedRegions.filter((x) => x.type === 'direct');
 }
 
 /** mdevs have no requester id of their own: nothing to program for them. */
 function programmable(dev: Device): boolean {
-  return (dev as { kind?: string }).kind !== 'mdev';
+  return dev.kind !== 'mdev';
 }
 
 export class IommuApi {
   readonly driver: VtdDriver;
   private nextDomainId = 1;
   private readonly groupStates = new Map<Group, GroupState>();
-  private readonly flushQueues = new Map<Domain, FlushQueue>();
+  private readonly mapping: DomainMapping;
   /** The global PASID space (IOMMU_FIRST_GLOBAL_PASID = 1 up). */
   readonly pasidIda = new PasidIda();
   private readonly features?: DeviceFeatures;
@@ -109,6 +83,7 @@ export class IommuApi {
     readonly semantics: SemanticsName = 'latest',
   ) {
     this.driver = new VtdDriver(core);
+    this.mapping = new DomainMapping(core, this.driver, (d, op) => this.checkDomain(d, op));
     if (semantics === 'v5') {
       this.features = new DeviceFeatures((dev) => this.aux!.usersOf(dev));
       this.aux = new AuxDomains(this.driver, this.features, this.pasidIda, {
@@ -228,7 +203,7 @@ export class IommuApi {
     if (domain.attachments.size > 0 || this.inUse(domain)) throw simError('EBUSY', op, 'domain-attached', `domain ${domain.id} is attached`);
     domain.pt?.destroy();
     domain.freed = true;
-    this.flushQueues.delete(domain);
+    this.mapping.forget(domain);
   }
 
   // --- RID attach ---
@@ -412,81 +387,30 @@ export class IommuApi {
     }
   }
 
-  // --- map / unmap ---
+  // --- map / unmap (domain-mapping.ts) ---
 
-  async map(domain: Domain, iova: bigint, paddr: bigint, size: bigint, prot: Prot): Promise<void> {
-    const op = 'map';
-    this.core.checkOpen(op);
-    this.checkDomain(domain, op);
-    if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
-    asU64(iova, op, 'iova'); asU64(paddr, op, 'paddr'); asU64(size, op, 'size');
-    if (typeof prot !== 'object' || prot === null) throw simError('EINVAL', op, 'bad-prot');
-    this.core.failNth.step(op);
-    // One fail-nth step per map: PageTable.map allocates table frames between leaf writes,
-    // so an injected failure there would leave the range partly mapped.
-    this.core.failNth.paused++;
-    try {
-      domain.pt.map(iova, paddr, size, prot, op);
-    } finally {
-      this.core.failNth.paused--;
-    }
-    await this.pollFlushQueues();
+  map(domain: Domain, iova: bigint, paddr: bigint, size: bigint, prot: Prot): Promise<void> {
+    return this.mapping.map(domain, iova, paddr, size, prot);
   }
 
-  /**
-   * Unmaps and resolves with the bytes unmapped (0n at a hole or where a large mapping
-   * would split). Strict domains resolve once no IOMMU can translate the range; DMA-FQ
-   * domains queue the flush (flush queue, 256 entries / 10 ms modelled).
-   */
-  async unmap(domain: Domain, iova: bigint, size: bigint): Promise<bigint> {
-    const gather = new IotlbGather();
-    const bytes = this.unmapFast(domain, iova, size, gather);
-    await this.iotlbSync(domain, gather);
-    return bytes;
+  unmap(domain: Domain, iova: bigint, size: bigint): Promise<bigint> {
+    return this.mapping.unmap(domain, iova, size);
   }
 
-  /** iommu_unmap_fast: clears PTEs and adds the range to `gather`; no flush yet. */
   unmapFast(domain: Domain, iova: bigint, size: bigint, gather: IotlbGather): bigint {
-    const op = 'unmap';
-    this.core.checkOpen(op);
-    this.checkDomain(domain, op);
-    if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
-    if (!(gather instanceof IotlbGather)) throw simError('EINVAL', op, 'bad-gather');
-    asU64(iova, op, 'iova'); asU64(size, op, 'size');
-    const r = domain.pt.unmap(iova, size, op);
-    if (r.gather) gather.add(r.gather.start, r.gather.end, r.gather.pgsize);
-    return r.unmapped;
+    return this.mapping.unmapFast(domain, iova, size, gather);
   }
 
-  /** iommu_iotlb_sync: flushes what `gather` collected (or queues it for a DMA-FQ domain). */
-  async iotlbSync(domain: Domain, gather: IotlbGather): Promise<void> {
-    this.checkDomain(domain, 'iotlbSync');
-    if (gather.empty) return;
-    const { start, end } = gather;
-    gather.start = -1n;
-    gather.end = gather.pgsize = 0n;
-    if (domain.type === 'dma-fq' && ![...domain.attachments.values()].some((a) => isUntrusted(a.dev))) {
-      let fq = this.flushQueues.get(domain);
-      if (!fq) this.flushQueues.set(domain, (fq = new FlushQueue()));
-      if (fq.add(this.core.clock.now)) await this.flushQueue(domain, fq);
-      else await this.pollFlushQueues();
-      return;
-    }
-    await this.driver.flushRange(domain, start, end, 'unmap');
+  iotlbSync(domain: Domain, gather: IotlbGather): Promise<void> {
+    return this.mapping.iotlbSync(domain, gather);
   }
 
-  /** iommu_flush_iotlb_all: flushes everything of the domain, its flush queue included. */
-  async flushIotlbAll(domain: Domain): Promise<void> {
-    this.checkDomain(domain, 'flushIotlbAll');
-    const fq = this.flushQueues.get(domain);
-    if (fq) fq.reset();
-    await this.driver.flushAll(domain, 'flush-all');
+  flushIotlbAll(domain: Domain): Promise<void> {
+    return this.mapping.flushIotlbAll(domain);
   }
 
   iovaToPhys(domain: Domain, iova: bigint): bigint {
-    this.checkDomain(domain, 'iovaToPhys');
-    if (domain.type === 'identity') return iova;
-    return domain.pt ? domain.pt.iovaToPhys(iova) : 0n;
+    return this.mapping.iovaToPhys(domain, iova);
   }
 
   // --- hooks for the simulator ---
@@ -515,9 +439,10 @@ export class IommuApi {
   }
 
   /** Flushes the flush queues whose timeout has passed in modelled time. */
-  async pollFlushQueues(): Promise<void> {
-    for (const [domain, fq] of this.flushQueues) if (fq.due(this.core.clock.now)) await this.flushQueue(domain, fq);
+  pollFlushQueues(): Promise<void> {
+    return this.mapping.pollFlushQueues();
   }
+
 
   /** The kernel-side state of a group (for tests and the fault issue). */
   groupState(group: Group): GroupState {
@@ -531,7 +456,7 @@ export class IommuApi {
   private state(group: Group): GroupState {
     let st = this.groupStates.get(group);
     if (!st) {
-      const untrusted = group.devices.some(isUntrusted);
+      const untrusted = group.devices.some((d) => d.untrusted);
       const type: DomainType = untrusted ? 'dma' : this.defaultType;
       const iommu = group.devices[0]?.iommu;
       // The kernel makes default domains when it probes the devices: making one here, on
@@ -585,7 +510,7 @@ export class IommuApi {
     if (st.domain === domain) return;
     await this.probeGroup(st);
     if (domain.type === 'blocked' && !nofail) {
-      const d = st.group.devices.find(requiresDirect);
+      const d = st.group.devices.find((d) => d.requireDirect);
       if (d) throw simError('EINVAL', op, 'requires-direct-mapping', `${d.bdf} cannot be blocked`);
     }
     const old = st.domain;
@@ -662,10 +587,6 @@ export class IommuApi {
     await this.setGroupDomain(st, st.defaultDomain, 'release-dma-owner', true);
   }
 
-  private async flushQueue(domain: Domain, fq: FlushQueue): Promise<void> {
-    fq.reset();
-    await this.driver.flushAll(domain, 'flush-queue');
-  }
 
   private checkPasid(st: GroupState, dev: Device, pasid: number, op: string): void {
     if (!Number.isInteger(pasid) || pasid === 0) throw simError('EINVAL', op, 'pasid-reserved', `pasid ${pasid}`);
