@@ -98,7 +98,9 @@ export class VtdContextReader {
     if (!tbl) return this.fail(FR.PASID_TABLE_ACCESS, fpd);
     this.reads++;
     const pe = decodePasidEntry(readWords(tbl.chunk, tbl.at + (PASID_TABLE_INDEX(pasid) * PASID_ENTRY_BYTES) / 4, PASID_ENTRY_WORDS));
-    if (!pe.present) return this.fail(FR.PASID_ENTRY_NOT_PRESENT, fpd);
+    // A cleared entry may keep FPD set (intel_pasid_clear_entry with fault_ignore, at mm exit):
+    // the request is blocked and its fault suppressed.
+    if (!pe.present) return this.fail(FR.PASID_ENTRY_NOT_PRESENT, fpd || pe.fpd);
     const efpd = fpd || pe.fpd;
     const ssLevels = AW_LEVELS[pe.aw] ?? 0;
     const fsLevels = pe.flpm === FLPM_5LEVEL ? 5 : 4;

@@ -50,3 +50,15 @@ describe('translation pipeline faults at each table level', () => {
     expect(machine().t.translate(0x0300, 0, ACCESS_READ, true, 0x1000, 0)).toBe(FR.SUPERVISOR_NOT_ENABLED);
   });
 });
+
+describe('fault processing disable', () => {
+  it('suppresses the fault of a cleared PASID entry that keeps FPD (the SVA mm-exit teardown)', () => {
+    const { t, ct } = machine();
+    ct.setPasidEntry(0x0300, 7, { ...PASID_ENTRY_ZERO, present: false, fpd: true });
+    expect(t.translate(0x0300, 7, ACCESS_READ, false, 0x1000, 0)).toBe(FR.PASID_ENTRY_NOT_PRESENT);
+    expect(t.suppressed).toBe(true);
+    ct.setPasidEntry(0x0300, 8, { ...PASID_ENTRY_ZERO, present: false });
+    expect(t.translate(0x0300, 8, ACCESS_READ, false, 0x1000, 0)).toBe(FR.PASID_ENTRY_NOT_PRESENT);
+    expect(t.suppressed).toBe(false);
+  });
+});
