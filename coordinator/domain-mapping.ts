@@ -49,7 +49,7 @@ export class DomainMapping {
     const op = 'map';
     this.core.checkOpen(op);
     this.checkDomain(domain, op);
-    if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
+    if (!domain.pt || domain.type === 'sva') throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
     asU64(iova, op, 'iova'); asU64(paddr, op, 'paddr'); asU64(size, op, 'size');
     if (typeof prot !== 'object' || prot === null) throw simError('EINVAL', op, 'bad-prot');
     this.core.failNth.step(op);
@@ -81,7 +81,7 @@ export class DomainMapping {
     const op = 'unmap';
     this.core.checkOpen(op);
     this.checkDomain(domain, op);
-    if (!domain.pt) throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
+    if (!domain.pt || domain.type === 'sva') throw simError('EINVAL', op, 'not-paging', `${domain.type} domain`);
     if (!(gather instanceof IotlbGather)) throw simError('EINVAL', op, 'bad-gather');
     asU64(iova, op, 'iova'); asU64(size, op, 'size');
     const r = domain.pt.unmap(iova, size, op);

@@ -6,13 +6,14 @@
  * Linux prefers) or second-stage format; per IOMMU a domain id (DID) allocated on the
  * first attachment behind that IOMMU and released with the last; the attachments
  * (device, PASID) that decide which caches may hold its translations (Linux's cache tags).
- * Does not model: DMA-FQ (deferred flush), SVA and nested domains, the page-size bitmap
- * beyond 4K/2M/1G (the kernel-API issue adds them).
+ * An SVA domain's table is its process's CPU page table (first-stage format), owned by
+ * the mm, not by the domain.
+ * Does not model: nested domains (a later issue), page sizes beyond 4K/2M/1G.
  */
 import type { PageTable } from './page-table.js';
 import type { Device } from './topology.js';
 
-export type DomainType = 'blocked' | 'identity' | 'paging' | 'dma' | 'dma-fq';
+export type DomainType = 'blocked' | 'identity' | 'paging' | 'dma' | 'dma-fq' | 'sva';
 
 export interface Attachment {
   dev: Device;

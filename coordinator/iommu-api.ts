@@ -201,6 +201,7 @@ export class IommuApi {
     const op = 'domainFree';
     this.checkDomain(domain, op);
     if (domain.attachments.size > 0 || this.inUse(domain)) throw simError('EBUSY', op, 'domain-attached', `domain ${domain.id} is attached`);
+    if (domain.type === 'sva') throw simError('EINVAL', op, 'sva-domain', 'an SVA domain is freed by its last unbind');
     domain.pt?.destroy();
     domain.freed = true;
     this.mapping.forget(domain);

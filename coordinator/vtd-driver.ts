@@ -11,8 +11,10 @@
  * are flushed; blocking a PASID clears its entry and flushes. Every allocation and entry
  * write is a fail-nth step; a failed step leaves tables, DIDs and tags as they were.
  * The domain's attachments are its cache tags (who may cache its translations).
- * Does not model: nested and SVA entries (later issues), PRI drain on teardown (the fault
- * issue), caching mode.
+ * SVA domains share the process's first-stage table; at mm exit their entries are left
+ * non-present with FPD set, so translation is blocked and faults are suppressed.
+ * Does not model: nested entries (a later issue), PRI drain on teardown (the fault issue),
+ * caching mode.
  */
 import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_PT, PGTT_SL, AW_48_4LEVEL, FLPM_4LEVEL, type PasidEntry } from '../shared/layout/pasid-entry.js';
 import { FIRST_STAGE } from '../shared/layout/pte-format.js';
@@ -70,6 +72,18 @@ export class VtdDriver {
     old.attachments.delete(Domain.key(dev, pasid));
     if (tag) await this.flushQuietly(dev.iommu, pasidTeardown(tag), 'detach');
     this.putDid(old, dev.iommu);
+  }
+
+  /**
+   * Blocks (dev, pasid) with its fault reporting off: the entry is left non-present with
+   * FPD set (intel_pasid_tear_down_entry with fault_ignore, at mm exit), then flushed.
+   */
+  async quietBlockDevPasid(dev: Device, pasid: number, old: Domain): Promise<void> {
+    const tables = this.core.tables(dev.iommu);
+    if (!tables.device(dev.rid)) return;
+    const tag = this.tagFor(old, dev, pasid);
+    tables.setPasidEntry(dev.rid, pasid, { ...PASID_ENTRY_ZERO, present: false, fpd: true });
+    if (tag) await this.flushQuietly(dev.iommu, pasidTeardown(tag), 'mm-release');
   }
 
   /** Invalidates [start, end) of `domain` everywhere it may be cached; resolves when done. */
