@@ -321,7 +321,21 @@ export class IommuApi {
   }
 
   async attachDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
-    const op = 'attachDevicePasid';
+    this.latestOnly('attachDevicePasid');
+    await this.attachPasid(domain, dev, pasid, 'attachDevicePasid');
+  }
+
+  /** The SVA layer's attach at an mm's PASID: the same rules, in both profiles. */
+  async attachSvaPasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
+    await this.attachPasid(domain, dev, pasid, 'svaBindDevice');
+  }
+
+  /** An SVA domain over a process's first-stage page table (iommu_sva_domain_alloc). */
+  svaDomainAlloc(pageTable: PageTable, iommu: number): Domain {
+    return new Domain(this.nextDomainId++, 'sva', pageTable, iommu);
+  }
+
+  private async attachPasid(domain: Domain, dev: Device, pasid: number, op: string): Promise<void> {
     const st = this.pasidCallChecks(domain, dev, pasid, op);
     this.checkNotResetting(st, op); // before the width checks (§1.5 rules 3, 4, 5)
     this.checkPasid(st, dev, pasid, op);
@@ -340,6 +354,7 @@ export class IommuApi {
 
   async replaceDevicePasid(domain: Domain, dev: Device, pasid: number): Promise<void> {
     const op = 'replaceDevicePasid';
+    this.latestOnly(op);
     const st = this.pasidCallChecks(domain, dev, pasid, op);
     const cur = st.pasids.get(pasid);
     if (cur === undefined) throw simError('EINVAL', op, 'pasid-not-attached', `pasid ${pasid}`);
@@ -600,7 +615,6 @@ export class IommuApi {
 
   /** The checks attach and replace of a PASID share (§1.5 rules 1–3), in the kernel's order. */
   private pasidCallChecks(domain: Domain, dev: Device, pasid: number, op: string): GroupState {
-    this.latestOnly(op);
     this.checkDomain(domain, op);
     this.core.checkDevice(dev, op);
     this.checkCompatible(domain, dev.group, op);
