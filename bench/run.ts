@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   invalidation: () => import('./invalidation.js'),
   memory: () => import('./memory.js'),
   topology: () => import('./topology.js'),
+  'pasid-alloc': () => import('./pasid-alloc.js'),
 };
 
 function usage(msg: string): never {

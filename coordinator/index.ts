@@ -28,3 +28,6 @@ export { VTD_DEFAULTS } from '../shared/config.js';
 export type { IommuOptions, CostModel, CacheGeometry } from '../shared/config.js';
 export type { WorkerStats } from '../shared/protocol.js';
 export { mulberry32 } from '../shared/prng.js';
+export { Mm } from './mm.js';
+export type { MmProt, MmapOptions, MmNotifier, MmState } from './mm.js';
+export { SvaHandle } from './sva.js';

@@ -35,6 +35,8 @@ import { IOMMU_PASID_INVALID } from '../shared/units.js';
 import { AuxDomains } from './aux-domains.js';
 import { type DevFeature, DeviceFeatures } from './device-features.js';
 import { PasidIda } from './pasid-ida.js';
+import type { Mm } from './mm.js';
+import { Sva, SvaHandle } from './sva.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType } from './domain.js';
 import { DomainMapping, IotlbGather } from './domain-mapping.js';
@@ -76,6 +78,7 @@ export class IommuApi {
   readonly pasidIda = new PasidIda();
   private readonly features?: DeviceFeatures;
   private readonly aux?: AuxDomains;
+  private readonly sva: Sva;
 
   constructor(
     private readonly core: SimulatorCore,
@@ -92,6 +95,30 @@ export class IommuApi {
         detachDevice: (d, dev) => this.detachDevice(d, dev),
       });
     }
+    const features = this.features;
+    this.sva = new Sva(core, this, this.driver, this.pasidIda, (mm, iommu) => this.svaDomainAlloc(mm.pageTable, iommu),
+      features ? { svaEnabled: (dev) => features.isEnabled(dev, 'sva'), bonds: features.bonds } : undefined);
+  }
+
+  // --- SVA (§3) ---
+
+  /** iommu_sva_bind_device: binds the mm at its PASID (allocated at the first bind); same handle when bound already. */
+  svaBindDevice(dev: Device, mm: Mm): Promise<SvaHandle> {
+    return this.sva.bind(dev, mm);
+  }
+
+  /** iommu_sva_unbind_device: drops one bind; never fails. */
+  svaUnbindDevice(handle: SvaHandle): Promise<void> {
+    return this.sva.unbind(handle);
+  }
+
+  svaGetPasid(handle: SvaHandle): number {
+    return this.sva.getPasid(handle);
+  }
+
+  /** Called when a process address space is freed: its PASID returns to the global space. */
+  svaFreeMm(mm: Mm): void {
+    this.sva.freeMm(mm);
   }
 
   // --- global PASIDs (§2.2) ---

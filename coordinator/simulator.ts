@@ -25,6 +25,7 @@ import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
 import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
+import { MmRegistry } from './mm-registry.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
 import { Device, Topology, type TopologySpec } from './topology.js';
@@ -97,6 +98,8 @@ export class Simulator implements SimulatorCore {
   readonly frames: FrameAllocator;
   readonly clock = new ModelledClock();
   readonly failNth = new FailNth();
+  /** Process address spaces: `sim.mm.create()`. */
+  readonly mm: MmRegistry;
   readonly test: TestHooks;
   private readonly faultSubject = new Subject<FaultRecord>();
   private readonly eventSubject = new Subject<SimEvent>();
@@ -121,6 +124,7 @@ export class Simulator implements SimulatorCore {
     this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
     this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest');
+    this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
   }
 
