@@ -36,6 +36,7 @@ import { AuxDomains } from './aux-domains.js';
 import { type DevFeature, DeviceFeatures } from './device-features.js';
 import { PasidIda } from './pasid-ida.js';
 import type { Mm } from './mm.js';
+import { type PasidAllocator, type PasidDevice, type PasidPolicy, createPasidAllocator } from './pasid-allocator.js';
 import { Sva, SvaHandle } from './sva.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType } from './domain.js';
@@ -64,6 +65,11 @@ function directRegions(dev: Device): readonly ReservedRegion[] {
   return dev.reservedRegions.filter((x) => x.type === 'direct');
 }
 
+/** The allocator's view of a device. */
+export function pasidDevice(dev: Device): PasidDevice {
+  return { id: dev.index, maxPasids: dev.maxPasids };
+}
+
 /** mdevs have no requester id of their own: nothing to program for them. */
 function programmable(dev: Device): boolean {
   return dev.kind !== 'mdev';
@@ -79,13 +85,17 @@ export class IommuApi {
   private readonly features?: DeviceFeatures;
   private readonly aux?: AuxDomains;
   private readonly sva: Sva;
+  /** The PASID allocation policy (pasidPolicy): global space, or one space per device. */
+  readonly pasids: PasidAllocator;
 
   constructor(
     private readonly core: SimulatorCore,
     private readonly defaultType: DefaultDomainType = 'dma',
     readonly semantics: SemanticsName = 'latest',
+    pasidPolicy: PasidPolicy = 'global',
   ) {
     this.driver = new VtdDriver(core);
+    this.pasids = createPasidAllocator(pasidPolicy, pasidPolicy === 'global' ? { ida: this.pasidIda } : {});
     this.mapping = new DomainMapping(core, this.driver, (d, op) => this.checkDomain(d, op));
     if (semantics === 'v5') {
       this.features = new DeviceFeatures((dev) => this.aux!.usersOf(dev));
@@ -96,7 +106,7 @@ export class IommuApi {
       });
     }
     const features = this.features;
-    this.sva = new Sva(core, this, this.driver, this.pasidIda, (mm, iommu) => this.svaDomainAlloc(mm.pageTable, iommu),
+    this.sva = new Sva(core, this, this.driver, this.pasids, (mm, iommu) => this.svaDomainAlloc(mm.pageTable, iommu),
       features ? { svaEnabled: (dev) => features.isEnabled(dev, 'sva'), bonds: features.bonds } : undefined);
   }
 
@@ -123,17 +133,23 @@ export class IommuApi {
 
   // --- global PASIDs (§2.2) ---
 
-  /** iommu_alloc_global_pasid: lowest free PASID in [1, max_pasids − 1], or IOMMU_PASID_INVALID. */
+  /**
+   * iommu_alloc_global_pasid: the lowest free PASID in [1, max_pasids − 1] of the
+   * configured space (the global one, or the device's own under pasidPolicy 'per-device'),
+   * or IOMMU_PASID_INVALID.
+   */
   allocGlobalPasid(dev: Device): number {
     this.core.checkDevice(dev, 'allocGlobalPasid');
     if (dev.maxPasids === 0) return IOMMU_PASID_INVALID;
-    const p = this.pasidIda.alloc(1, dev.maxPasids - 1);
+    const p = this.pasids.alloc({ dev: pasidDevice(dev) });
     return p < 0 ? IOMMU_PASID_INVALID : p;
   }
 
-  freeGlobalPasid(pasid: number): void {
+  /** iommu_free_global_pasid; under 'per-device' the device whose space it came from is needed. */
+  freeGlobalPasid(pasid: number, dev?: Device): void {
     if (pasid === IOMMU_PASID_INVALID) return;
-    this.pasidIda.free(pasid);
+    if (this.pasids.policy === 'per-device' && dev === undefined) throw simError('EINVAL', 'freeGlobalPasid', 'no-device', 'per-device PASIDs are freed on their device');
+    this.pasids.free(pasid, dev && pasidDevice(dev));
   }
 
   // --- v5: device features and auxiliary domains ---

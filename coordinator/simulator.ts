@@ -123,7 +123,7 @@ export class Simulator implements SimulatorCore {
     });
     this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
-    this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest');
+    this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest', options.pasidPolicy ?? 'global');
     this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
   }

@@ -4,8 +4,11 @@
  *
  * Models (SEMANTICS.md §2.3, §3.1–3.3): one PASID per mm, taken from the global space at
  * the first bind (ENOSPC when none below the device's width) and identical on every
- * device; a bind reusing it on a narrower device is EOVERFLOW; a bond is a handle per
- * (group, PASID) counting its binds — binding again returns the same handle; a PASID
+ * device; a bind reusing it on a narrower device is EOVERFLOW; under pasidPolicy
+ * 'per-device' the mm's PASID comes from the first device's own space and must be free in
+ * every later device's space too (EBUSY 'pasid-conflict' otherwise — the price of
+ * per-device numbering for SVA/ENQCMD); a bond is a handle per (group, PASID) counting
+ * its binds — binding again returns the same handle; a PASID
  * already used by a non-SVA domain, or by another mm's SVA domain, is EBUSY; one SVA
  * domain per (mm, IOMMU), attached at the mm's PASID group-wide (with the core's
  * rollback), sharing the mm's first-stage page table; the mm notifier of each SVA domain
@@ -21,7 +24,7 @@ import { simError } from '../shared/errors.js';
 import type { Domain } from './domain.js';
 import type { IommuApi } from './iommu-api.js';
 import type { Mm, MmNotifier } from './mm.js';
-import type { PasidIda } from './pasid-ida.js';
+import type { PasidAllocator } from './pasid-allocator.js';
 import type { SimulatorCore } from './simulator-core.js';
 import type { Device } from './topology.js';
 import type { VtdDriver } from './vtd-driver.js';
@@ -44,12 +47,14 @@ interface SvaDomain {
 export class Sva {
   private readonly handles = new Map<string, SvaHandle>();
   private readonly domains = new Map<Mm, Map<number, SvaDomain>>();
+  /** Per-device policy: the devices whose own space holds each mm's PASID. */
+  private readonly claims = new Map<Mm, Set<Device>>();
 
   constructor(
     private readonly core: SimulatorCore,
     private readonly api: IommuApi,
     private readonly driver: VtdDriver,
-    private readonly ida: PasidIda,
+    private readonly pasids: PasidAllocator,
     private readonly newDomain: (mm: Mm, iommu: number) => Domain,
     private readonly v5?: { svaEnabled(dev: Device): boolean; bonds: Map<Device, number> },
   ) {}
@@ -63,14 +68,29 @@ export class Sva {
       if (!this.v5.svaEnabled(dev)) throw simError('ENODEV', op, 'sva-not-enabled', dev.bdf);
       if (dev.group.devices.length !== 1) throw simError('EINVAL', op, 'group-not-singleton', `${dev.bdf} shares group ${dev.group.id}`);
     }
-    // The mm's PASID (iommu_alloc_mm_data).
+    // The mm's PASID (iommu_alloc_mm_data): one per mm, the same number on every device.
+    const dv = { id: dev.index, maxPasids: dev.maxPasids };
     let pasid = mm.pasid;
+    let claimed = false;
     if (pasid !== undefined) {
       if (pasid >= dev.maxPasids) throw simError('EOVERFLOW', op, 'pasid-too-wide', `mm PASID ${pasid} ≥ ${dev.maxPasids} of ${dev.bdf}`);
+      // Per-device spaces: the number must also be free in this device's own space.
+      if (this.pasids.policy === 'per-device' && !this.claims.get(mm)?.has(dev)) {
+        if (this.pasids.alloc({ dev: dv, min: pasid, max: pasid, owner: mm }) !== pasid) {
+          throw simError('EBUSY', op, 'pasid-conflict', `PASID ${pasid} of mm ${mm.id} is taken in the space of ${dev.bdf}`);
+        }
+        claimed = true;
+      }
     } else {
-      pasid = dev.maxPasids > 1 ? this.ida.alloc(1, dev.maxPasids - 1) : -1;
+      pasid = dev.maxPasids > 1 ? this.pasids.alloc({ dev: dv, owner: mm }) : -1;
       if (pasid < 0) throw simError('ENOSPC', op, 'pasid-space-exhausted', `no PASID below ${dev.maxPasids}`);
       mm.pasid = pasid; // the mm keeps it until it is freed
+      claimed = this.pasids.policy === 'per-device';
+    }
+    if (claimed) {
+      const set = this.claims.get(mm) ?? new Set<Device>();
+      set.add(dev);
+      this.claims.set(mm, set);
     }
     // An existing bond of this group at the PASID.
     const key = `${dev.group.id}:${pasid}`;
@@ -145,7 +165,14 @@ export class Sva {
   /** mm_pasid_drop at mm free: the PASID returns to the allocator; refused while bonds remain. */
   freeMm(mm: Mm): void {
     if (this.domains.has(mm)) throw simError('EBUSY', 'mm.free', 'mm-bound', `mm ${mm.id} still has SVA bonds`);
-    if (mm.pasid !== undefined) this.ida.free(mm.pasid);
+    if (mm.pasid !== undefined) {
+      if (this.pasids.policy === 'per-device') {
+        for (const d of this.claims.get(mm) ?? []) this.pasids.free(mm.pasid, { id: d.index, maxPasids: d.maxPasids });
+        this.claims.delete(mm);
+      } else {
+        this.pasids.free(mm.pasid);
+      }
+    }
     mm.pasid = undefined;
   }
 

@@ -184,3 +184,30 @@ describe('SVA in the v5 profile (2018 API)', () => {
     sim.iommu.devDisableFeature(solo, 'sva');
   });
 });
+
+describe('SVA under pasidPolicy', () => {
+  it('global: an mm\'s PASID is unique system-wide, so a second process never collides', async () => {
+    const { sim, a, b } = await machine({ pasidPolicy: 'global' });
+    expect(sim.iommu.allocGlobalPasid(b)).toBe(1); // a kernel user of PASID 1 on device b
+    const mm = sim.mm.create();
+    await sim.iommu.svaBindDevice(a, mm);
+    expect(mm.pasid).toBe(2);
+    await sim.iommu.svaBindDevice(b, mm);
+  });
+
+  it('per-device: the mm\'s PASID must be free in each device\'s own space, else EBUSY (pasid-conflict)', async () => {
+    const { sim, a, b } = await machine({ pasidPolicy: 'per-device' });
+    expect(sim.iommu.allocGlobalPasid(b)).toBe(1); // device b numbers its own PASIDs
+    expect(sim.iommu.allocGlobalPasid(a)).toBe(1); // … and so does device a
+    sim.iommu.freeGlobalPasid(1, a);
+    const mm = sim.mm.create();
+    await sim.iommu.svaBindDevice(a, mm);
+    expect(mm.pasid).toBe(1);
+    const e = await expectRejectsCode(sim.iommu.svaBindDevice(b, mm), 'EBUSY');
+    expect(e.reason).toBe('pasid-conflict');
+    sim.iommu.freeGlobalPasid(1, b);
+    await sim.iommu.svaBindDevice(b, mm);
+    expect(sim.iommu.allocGlobalPasid(b)).toBe(2);
+    expectThrowsCode(() => sim!.iommu.freeGlobalPasid(2), 'EINVAL');
+  });
+});
