@@ -18,7 +18,7 @@
 import { simError } from '../shared/errors.js';
 import type { Domain } from './domain.js';
 import type { DeviceFeatures } from './device-features.js';
-import type { PasidIda } from './pasid-ida.js';
+import type { PasidAllocator } from './pasid-allocator.js';
 import type { Device, Group } from './topology.js';
 import type { VtdDriver } from './vtd-driver.js';
 
@@ -45,7 +45,7 @@ export class AuxDomains {
   constructor(
     private readonly driver: VtdDriver,
     private readonly features: DeviceFeatures,
-    private readonly ida: PasidIda,
+    private readonly pasids: PasidAllocator,
     private readonly hooks: AuxHooks,
   ) {}
 
@@ -61,7 +61,7 @@ export class AuxDomains {
     let pasid = this.pasidOf.get(domain);
     const fresh = pasid === undefined;
     if (pasid === undefined) {
-      pasid = this.ida.alloc(1, dev.maxPasids - 1);
+      pasid = dev.maxPasids > 1 ? this.pasids.alloc({ dev: { id: dev.index, maxPasids: dev.maxPasids }, owner: domain }) : -1;
       if (pasid < 0) throw simError('ENOSPC', op, 'pasid-space-exhausted', `no PASID below ${dev.maxPasids}`);
     } else if (pasid >= dev.maxPasids) {
       throw simError('EINVAL', op, 'pasid-out-of-range', `domain PASID ${pasid} ≥ ${dev.maxPasids} of ${dev.bdf}`);
@@ -70,7 +70,7 @@ export class AuxDomains {
       await this.hooks.prepare(dev);
       await this.driver.setDevPasid(dev, pasid, domain, undefined, op);
     } catch (e) {
-      if (fresh) this.ida.free(pasid);
+      if (fresh) this.pasids.free(pasid);
       throw e;
     }
     this.pasidOf.set(domain, pasid);
@@ -89,7 +89,7 @@ export class AuxDomains {
     if (set.size === 0) {
       this.users.delete(domain);
       this.pasidOf.delete(domain);
-      this.ida.free(pasid);
+      this.pasids.free(pasid);
     }
   }
 

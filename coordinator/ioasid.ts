@@ -34,7 +34,7 @@
  */
 import { simError } from '../shared/errors.js';
 import { PASID_SPACE } from './pasid-ida.js';
-import { LowestFreeIda } from './pasid-allocator.js';
+import { LowestFreeIda, PASID_MAX_ID, type PasidAllocRequest, type PasidAllocator, type PasidAllocatorStats } from './pasid-allocator.js';
 
 /** INVALID_IOASID ((ioasid_t)-1). */
 export const INVALID_IOASID = 0xffffffff;
@@ -212,8 +212,17 @@ export class MmPasid {
   }
 }
 
+/** What svaAllocPasid needs of an mm's PASID state (MmPasid, or an adapter over an Mm). */
+export interface MmPasidState {
+  readonly ioasid: Ioasid;
+  readonly owner: unknown;
+  readonly valid: boolean;
+  readonly pasid: number;
+  set(pasid: number): void;
+}
+
 /** iommu_sva_alloc_pasid (v5.x–v6.3): the mm's PASID, allocated on first use. */
-export function svaAllocPasid(mm: MmPasid, min: number, max: number): number {
+export function svaAllocPasid(mm: MmPasidState, min: number, max: number): number {
   const op = 'svaAllocPasid';
   if (!Number.isInteger(min) || !Number.isInteger(max) || min === INVALID_IOASID || max === INVALID_IOASID ||
       min === 0 || max < min) {
@@ -228,4 +237,58 @@ export function svaAllocPasid(mm: MmPasid, min: number, max: number): number {
   if (p === INVALID_IOASID) throw simError('ENOMEM', op, 'no-pasid');
   mm.set(p);
   return p;
+}
+
+/**
+ * The ioasid space seen through the PasidAllocator interface, so that in the v5 profile
+ * SVA, aux domains and allocGlobalPasid all draw from it (and from a registered custom
+ * allocator, such as a guest's virtual-command one, when there is one).
+ */
+export class IoasidPasidAllocator implements PasidAllocator {
+  readonly policy = 'global' as const;
+  private allocs = 0;
+  private frees = 0;
+  private failures = 0;
+
+  constructor(readonly ioasid: Ioasid, readonly set: IoasidSet = ioasid.svaSet) {}
+
+  alloc(req: PasidAllocRequest): number {
+    const devs = req.devices ?? (req.dev ? [req.dev] : []);
+    let max = Math.min(req.max ?? PASID_MAX_ID, ...devs.map((d) => d.maxPasids - 1));
+    const min = Math.max(1, req.min ?? 1);
+    if (max > PASID_MAX_ID) max = PASID_MAX_ID;
+    const p = max < min ? INVALID_IOASID : this.ioasid.alloc(this.set, min, max, req.owner);
+    if (p === INVALID_IOASID) {
+      this.failures++;
+      return -1;
+    }
+    this.allocs++;
+    return p;
+  }
+
+  free(pasid: number): void {
+    this.frees++;
+    this.ioasid.free(pasid);
+  }
+
+  inUse(pasid: number): boolean {
+    try {
+      this.ioasid.find(null, pasid);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  ownerOf(pasid: number): unknown {
+    try {
+      return this.ioasid.find(null, pasid);
+    } catch {
+      return undefined;
+    }
+  }
+
+  stats(): PasidAllocatorStats {
+    return { policy: 'global', inUse: this.ioasid.stats().outstanding, spaces: 1, allocs: this.allocs, frees: this.frees, failures: this.failures };
+  }
 }

@@ -37,6 +37,7 @@ import { type DevFeature, DeviceFeatures } from './device-features.js';
 import { PasidIda } from './pasid-ida.js';
 import type { Mm } from './mm.js';
 import { type PasidAllocator, type PasidDevice, type PasidPolicy, createPasidAllocator } from './pasid-allocator.js';
+import { Ioasid, IoasidPasidAllocator, INVALID_IOASID, svaAllocPasid } from './ioasid.js';
 import { Sva, SvaHandle } from './sva.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType } from './domain.js';
@@ -87,6 +88,7 @@ export class IommuApi {
   private readonly sva: Sva;
   /** The PASID allocation policy (pasidPolicy): global space, or one space per device. */
   readonly pasids: PasidAllocator;
+  private readonly v5Ioasid?: Ioasid;
 
   constructor(
     private readonly core: SimulatorCore,
@@ -95,11 +97,14 @@ export class IommuApi {
     pasidPolicy: PasidPolicy = 'global',
   ) {
     this.driver = new VtdDriver(core);
-    this.pasids = createPasidAllocator(pasidPolicy, pasidPolicy === 'global' ? { ida: this.pasidIda } : {});
+    // v5: every PASID comes from the ioasid space (and its custom allocators, if any).
+    this.v5Ioasid = semantics === 'v5' ? new Ioasid() : undefined;
+    this.pasids = this.v5Ioasid ? new IoasidPasidAllocator(this.v5Ioasid)
+      : createPasidAllocator(pasidPolicy, pasidPolicy === 'global' ? { ida: this.pasidIda } : {});
     this.mapping = new DomainMapping(core, this.driver, (d, op) => this.checkDomain(d, op));
     if (semantics === 'v5') {
       this.features = new DeviceFeatures((dev) => this.aux!.usersOf(dev));
-      this.aux = new AuxDomains(this.driver, this.features, this.pasidIda, {
+      this.aux = new AuxDomains(this.driver, this.features, this.pasids, {
         prepare: (dev) => this.prepare(dev),
         attachDevice: (d, dev) => this.attachDevice(d, dev),
         detachDevice: (d, dev) => this.detachDevice(d, dev),
@@ -152,7 +157,25 @@ export class IommuApi {
     this.pasids.free(pasid, dev && pasidDevice(dev));
   }
 
-  // --- v5: device features and auxiliary domains ---
+  // --- v5: the ioasid allocator, device features and auxiliary domains ---
+
+  /** The v5 ioasid allocator (declareSet, alloc, free, find, setData, registerAllocator, unregisterAllocator). */
+  get ioasid(): Ioasid {
+    if (!this.v5Ioasid) throw simError('EOPNOTSUPP', 'ioasid', 'v5-only', 'the ioasid allocator exists in the v5 semantics profile only');
+    return this.v5Ioasid;
+  }
+
+  /** iommu_sva_alloc_pasid (v5): the mm's PASID in [min, max), allocated on first use from the ioasid space. */
+  svaAllocPasid(mm: Mm, min: number, max: number): number {
+    const ioasid = this.ioasid;
+    return svaAllocPasid({
+      ioasid, owner: mm,
+      get valid() { return mm.pasid !== undefined; },
+      get pasid() { return mm.pasid ?? INVALID_IOASID; },
+      set: (p: number) => { mm.pasid = p; },
+    }, min, max);
+  }
+
 
   devHasFeature(dev: Device, f: DevFeature): boolean {
     this.core.checkDevice(dev, 'devHasFeature');
