@@ -131,6 +131,27 @@ export class IommuApi {
     return this.sva.getPasid(handle);
   }
 
+  /** v5 iommu_sva_bind_group: binds every device of the group at the mm's PASID, or none. */
+  svaBindGroup(group: Group, mm: Mm): Promise<number> {
+    this.checkGroup(group, 'svaBindGroup');
+    this.v5('svaBindGroup');
+    return this.sva.bindGroup(group.devices, mm);
+  }
+
+  /** v5 iommu_sva_unbind_group. Never fails. */
+  async svaUnbindGroup(group: Group, pasid: number): Promise<void> {
+    this.checkGroup(group, 'svaUnbindGroup');
+    this.v5('svaUnbindGroup');
+    await this.sva.unbindGroup(group.devices, pasid);
+  }
+
+  /** v5 iommu_sva_unbind_dev_all: drops every bond of the device's group (device shutdown). */
+  async svaUnbindDevAll(dev: Device): Promise<void> {
+    this.core.checkDevice(dev, 'svaUnbindDevAll');
+    this.v5('svaUnbindDevAll');
+    await this.sva.unbindDevAll(dev);
+  }
+
   /** Called when a process address space is freed: its PASID returns to the global space. */
   svaFreeMm(mm: Mm): void {
     this.sva.freeMm(mm);

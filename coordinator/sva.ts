@@ -17,8 +17,11 @@
  * is left non-present with FPD (translation blocked, faults suppressed) until unbind; the
  * PASID stays the mm's until the mm is freed (free with bonds left: EBUSY). v5 profile:
  * the SVA feature must be enabled (ENODEV) and the group must be a singleton (EINVAL).
- * Does not model: the v5 bind_group / unbind_dev_all calls and reserved-region carving of
- * the address space at bind (seed 003), iopf handlers (the fault issue), ENQCMD.
+ * v5 also has bind_group (the whole group at the mm's PASID, all devices or none through
+ * the core's rollback; every device needs the SVA feature), unbind_group and unbind_dev_all
+ * (device shutdown: every bond of the device's group, whatever the counts).
+ * Does not model: reserved-region carving of the address space at bind (seed 003), iopf
+ * handlers (the fault issue), ENQCMD.
  */
 import { simError } from '../shared/errors.js';
 import type { Domain } from './domain.js';
@@ -59,14 +62,15 @@ export class Sva {
     private readonly v5?: { svaEnabled(dev: Device): boolean; bonds: Map<Device, number> },
   ) {}
 
-  async bind(dev: Device, mm: Mm): Promise<SvaHandle> {
-    const op = 'svaBindDevice';
+  async bind(dev: Device, mm: Mm, op = 'svaBindDevice', wholeGroup = false): Promise<SvaHandle> {
     this.core.checkOpen(op);
     this.core.checkDevice(dev, op);
     if (mm.state !== 'live') throw simError('EINVAL', op, 'mm-exited', `mm ${mm.id} has exited`);
     if (this.v5) {
-      if (!this.v5.svaEnabled(dev)) throw simError('ENODEV', op, 'sva-not-enabled', dev.bdf);
-      if (dev.group.devices.length !== 1) throw simError('EINVAL', op, 'group-not-singleton', `${dev.bdf} shares group ${dev.group.id}`);
+      for (const d of wholeGroup ? dev.group.devices : [dev]) {
+        if (!this.v5.svaEnabled(d)) throw simError('ENODEV', op, 'sva-not-enabled', d.bdf);
+      }
+      if (!wholeGroup && dev.group.devices.length !== 1) throw simError('EINVAL', op, 'group-not-singleton', `${dev.bdf} shares group ${dev.group.id}`);
     }
     // The mm's PASID (iommu_alloc_mm_data): one per mm, the same number on every device.
     const dv = { id: dev.index, maxPasids: dev.maxPasids };
@@ -155,6 +159,29 @@ export class Sva {
       if (perIommu!.size === 0) this.domains.delete(handle.mm);
       handle.mm.unregisterNotifier(sd.notifier);
     }
+  }
+
+  /** v5 bind_group: the whole group at the mm's PASID, every device or none; returns the PASID. */
+  async bindGroup(devs: readonly Device[], mm: Mm): Promise<number> {
+    const op = 'svaBindGroup';
+    if (devs.length === 0) throw simError('ENODEV', op, 'not-a-group');
+    const h = await this.bind(devs[0], mm, op, true);
+    return h.pasid;
+  }
+
+  /** v5 unbind_group: drops the group's bond at `pasid` whatever its count. Never fails. */
+  async unbindGroup(devs: readonly Device[], pasid: number): Promise<void> {
+    const h = devs.length ? this.handles.get(`${devs[0].group.id}:${pasid}`) : undefined;
+    if (h) await this.unbindAll(h);
+  }
+
+  /** v5 unbind_dev_all (device shutdown): drops every bond of the device's group. Never fails. */
+  async unbindDevAll(dev: Device): Promise<void> {
+    for (const h of [...this.handles.values()]) if (h.dev.group === dev.group) await this.unbindAll(h);
+  }
+
+  private async unbindAll(h: SvaHandle): Promise<void> {
+    while (h.users > 0) await this.unbind(h);
   }
 
   getPasid(handle: SvaHandle): number {
