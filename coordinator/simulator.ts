@@ -80,7 +80,7 @@ export interface DmaRequestSpec {
 
 export type DmaResult =
   | { ok: true; paddr: bigint; cached: boolean; modelledNs: number }
-  | { ok: false; fault: { reason: FaultReasonName; code: number; pasid?: number; addr: bigint; recoverable: false; recorded: boolean }; modelledNs: number };
+  | { ok: false; fault: { reason: FaultReasonName | 'reserved-region'; code: number; pasid?: number; addr: bigint; recoverable: false; recorded: boolean }; modelledNs: number };
 
 export interface SimStats {
   iommus: WorkerStats[];
@@ -203,8 +203,18 @@ export class Simulator implements SimulatorCore {
     });
     await this.iommu.prepare(dev);
     await this.iommu.pollFlushQueues();
-    const done = await this.handles[dev.iommu].dmaMany(raw, this.clock.now);
-    return done.map((c, i): DmaResult => {
+    // A request into one of the device's reserved windows (host-bridge MMIO, MSI) is routed
+    // before the IOMMU (seed 003: with or without a PASID): it never reaches it, and is flagged.
+    const windows = dev.reservedRegions.filter((r) => r.type !== 'direct');
+    const blocked = raw.map((r) => windows.some((w) => r.addr >= w.start && r.addr <= w.last));
+    const done = await this.handles[dev.iommu].dmaMany(raw.filter((_, i) => !blocked[i]), this.clock.now);
+    let k = 0;
+    return raw.map((_, i): DmaResult => {
+      if (blocked[i]) {
+        const f = { reason: 'reserved-region' as const, code: 0, addr: reqs[i].addr, recoverable: false as const, recorded: false };
+        return { ok: false, fault: reqs[i].pasid === undefined ? f : { ...f, pasid: reqs[i].pasid }, modelledNs: this.clock.now };
+      }
+      const c = done[k++];
       this.clock.observe(c.modelledNs);
       if (c.status === 0) return { ok: true, paddr: c.paddr, cached: c.cached, modelledNs: c.modelledNs };
       const f = { reason: faultReasonName(c.status), code: c.status, addr: reqs[i].addr, recoverable: false as const, recorded: c.recorded };

@@ -20,8 +20,9 @@
  * v5 also has bind_group (the whole group at the mm's PASID, all devices or none through
  * the core's rollback; every device needs the SVA feature), unbind_group and unbind_dev_all
  * (device shutdown: every bond of the device's group, whatever the counts).
- * Does not model: reserved-region carving of the address space at bind (seed 003), iopf
- * handlers (the fault issue), ENQCMD.
+ * At bind the group's reserved windows (host-bridge MMIO, MSI) are carved out of the process
+ * as PROT_NONE mappings (seed 003).
+ * Does not model: iopf handlers (the fault issue), ENQCMD.
  */
 import { simError } from '../shared/errors.js';
 import type { Domain } from './domain.js';
@@ -135,6 +136,7 @@ export class Sva {
       perIommu.set(dev.iommu, sd);
       mm.registerNotifier(sd.notifier);
     }
+    this.carveReservedRegions(dev, mm);
     const handle = new SvaHandle(dev, mm, sd.domain, pasid);
     sd.handles.add(handle);
     this.handles.set(key, handle);
@@ -207,6 +209,28 @@ export class Sva {
   private async release(sd: SvaDomain): Promise<void> {
     for (const h of sd.handles) {
       for (const d of h.dev.group.devices) if (d.maxPasids > 0) await this.driver.quietBlockDevPasid(d, h.pasid, sd.domain);
+    }
+  }
+
+  /**
+   * Carves the group's reserved windows (host-bridge MMIO, MSI) out of the process with
+   * PROT_NONE mappings, as Brucker proposed for bind (seed 003), so the process cannot get a
+   * VA whose DMA would never reach the IOMMU. A window the process already uses stays as it
+   * is: DMA to it is flagged by the simulator instead.
+   */
+  private carveReservedRegions(dev: Device, mm: Mm): void {
+    for (const d of dev.group.devices) {
+      for (const r of d.reservedRegions) {
+        if (r.type === 'direct') continue;
+        const start = r.start & ~0xfffn;
+        const end = (r.last | 0xfffn) + 1n;
+        if (start < 0x1000n || end > 1n << 47n) continue;
+        try {
+          mm.mmap({ addr: start, length: end - start, prot: {}, fixed: true });
+        } catch {
+          // Already carved, or already in use by the process.
+        }
+      }
     }
   }
 
