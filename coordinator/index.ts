@@ -31,3 +31,4 @@ export { mulberry32 } from '../shared/prng.js';
 export { Mm } from './mm.js';
 export type { MmProt, MmapOptions, MmNotifier, MmState } from './mm.js';
 export { SvaHandle } from './sva.js';
+export { Vm, VmManager } from './vm.js';

@@ -26,6 +26,7 @@ import { IommuHandle } from './iommu-handle.js';
 import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
 import { MmRegistry } from './mm-registry.js';
+import { VmManager } from './vm.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
 import { Device, Topology, type TopologySpec } from './topology.js';
@@ -100,6 +101,8 @@ export class Simulator implements SimulatorCore {
   readonly failNth = new FailNth();
   /** Process address spaces: `sim.mm.create()`. */
   readonly mm: MmRegistry;
+  /** Virtual machines and their vPASID → pPASID tables: `sim.vms.create()`. */
+  readonly vms: VmManager;
   readonly test: TestHooks;
   private readonly faultSubject = new Subject<FaultRecord>();
   private readonly eventSubject = new Subject<SimEvent>();
@@ -124,6 +127,7 @@ export class Simulator implements SimulatorCore {
     this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
     this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest', options.pasidPolicy ?? 'global');
+    this.vms = new VmManager(this.iommu.pasids);
     this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
   }

@@ -9,7 +9,9 @@
  * first-stage and pass-through ones are tagged with the PASID (VT-d scalable mode).
  * Requests without PASID use the context entry's RID_PASID. Supervisor requests need
  * SRE in the PASID entry; unprivileged first-stage requests need U/S at every level.
- * Only successful translations are cached. Modelled cost is accumulated per request.
+ * Only successful translations are cached; a cached entry that refuses an access is dropped
+ * and the tables walked again before a fault is raised (permission upgrades are not
+ * flushed by Linux). Modelled cost is accumulated per request.
  * Does not model: nested translation (PGTT=3 faults as an invalid entry until nested
  * translation lands), paging-structure caches, ATS translation requests as separate
  * transactions (a device-TLB miss is resolved in the same request), A/D bit updates.
@@ -87,7 +89,8 @@ export class Translator {
   /** Attaches arena chunks announced by the coordinator; true if any arrived (set by main.ts). */
   refreshMemory: () => boolean = () => false;
 
-  private translateOnce(rid: number, pasid: number, access: number, priv: boolean, addrLo: number, addrHi: number): number {
+  /** One pass of the pipeline; `rewalk` bypasses the IOTLB and device TLB (see the permission check). */
+  private translateOnce(rid: number, pasid: number, access: number, priv: boolean, addrLo: number, addrHi: number, rewalk = false): number {
     const costs = this.cfg.costs;
     let cost = 0;
     let cached = false;
@@ -135,16 +138,16 @@ export class Translator {
     let pfn: number;
     let perm: number;
     let h: number;
-    if (devTlb !== undefined && (h = devTlb.lookup(devTag, vpn)) >= 0) {
+    if (devTlb !== undefined && !rewalk && (h = devTlb.lookup(devTag, vpn)) >= 0) {
       this.devTlbHits++;
       pfn = devTlb.translatePfn(h, vpn);
       perm = devTlb.permOf(h);
       cost += costs.iotlbHitNs;
       cached = true;
     } else {
-      if (devTlb !== undefined) this.devTlbMisses++;
+      if (devTlb !== undefined && !rewalk) this.devTlbMisses++;
       const iotlb = this.iotlb;
-      h = iotlb.lookup(pe.did, tag, vpn);
+      h = rewalk ? -1 : iotlb.lookup(pe.did, tag, vpn);
       if (h >= 0) {
         pfn = iotlb.translatePfn(h, vpn);
         perm = iotlb.permOf(h);
@@ -180,6 +183,16 @@ export class Translator {
       }
     }
     if ((perm & need) !== need) {
+      if (cached && !rewalk) {
+        // A cached translation refuses the access: the tables may have gained the permission
+        // since (Linux does not flush TLBs for permission upgrades). Drop the cached entries
+        // and walk again before faulting, as the hardware re-checks rather than trusting them.
+        this.iotlb.invalidateRange(pe.did, tag, vpn, 1);
+        devTlb?.invalidate(devTag, vpn, 1);
+        const st = this.translateOnce(rid, pasid, access, priv, addrLo, addrHi, true);
+        this.costNs += cost;
+        return st;
+      }
       const fr = (need & PERM_USER) !== 0 && (perm & PERM_USER) === 0 ? FR.PRIVILEGE
         : access === ACCESS_WRITE ? FR.WRITE_DENIED : access === ACCESS_EXEC ? FR.EXEC_DENIED : FR.READ_DENIED;
       return this.fault(fr, pe.fpd, cost);

@@ -7,7 +7,7 @@ import { FLPM_4LEVEL, PASID_ENTRY_ZERO, PGTT_FL } from '../../shared/layout/pasi
 import { FR } from '../../shared/layout/fault-record.js';
 import { frameToAddr } from '../../shared/memory/arena.js';
 import { resolveIommuConfig } from '../../shared/config.js';
-import { ACCESS_READ } from '../../shared/layout/dma-request.js';
+import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE } from '../../shared/layout/dma-request.js';
 import { Translator } from '../../iommu-worker/translate.js';
 
 function machine(pasidBits = 20) {
@@ -60,5 +60,20 @@ describe('fault processing disable', () => {
     ct.setPasidEntry(0x0300, 8, { ...PASID_ENTRY_ZERO, present: false });
     expect(t.translate(0x0300, 8, ACCESS_READ, false, 0x1000, 0)).toBe(FR.PASID_ENTRY_NOT_PRESENT);
     expect(t.suppressed).toBe(false);
+  });
+});
+
+describe('cached translations and permission upgrades', () => {
+  it('re-walks when a cached entry refuses an access the page table now allows, and faults only if the walk refuses too', () => {
+    const { t, pt } = machine();
+    expect(t.translate(0x0300, -1, ACCESS_READ, false, 0x1000, 0)).toBe(0);
+    expect(t.iotlb.stats().inserts).toBe(1);
+    // Upgrade to read-write without any invalidation (as Linux does for upgrades).
+    pt.unmap(0x1000n, 0x1000n);
+    pt.map(0x1000n, 0x7000n, 0x1000n, { read: true, write: true });
+    expect(t.translate(0x0300, -1, ACCESS_WRITE, false, 0x1000, 0)).toBe(0);
+    expect(t.iotlb.stats().inserts).toBe(2);
+    // A refused access that the tables refuse as well is a fault.
+    expect(t.translate(0x0300, -1, ACCESS_EXEC, false, 0x1000, 0)).toBe(FR.EXEC_DENIED);
   });
 });
