@@ -16,12 +16,14 @@
  *       that must be global (the CPU tags the work descriptor), so the per-device policy
  *       cannot serve it (EINVAL 'needs-global-pasid').
  * pPASIDs come from the simulator's PASID allocator (pasidPolicy), bounded by the device's
- * width; unbinding returns them. The vPASID → pPASID table is per (VM, device).
+ * width, through the VM's quota'd set when it has one (ioasid_set quota carved out of the
+ * system capacity: ENOSPC when the capacity is promised, ENOSPC 'ppasid-quota' beyond the
+ * set); unbinding returns them. The vPASID → pPASID table is per (VM, device).
  * Does not model: the VMCS PASID translation table's format, guest PASID-table shadowing
  * (nested translation, the iommufd issue), live migration.
  */
 import { simError } from '../shared/errors.js';
-import type { PasidAllocator } from './pasid-allocator.js';
+import { type PasidAllocator, PasidCapacity, type PasidSet } from './pasid-allocator.js';
 import { PasidIda } from './pasid-ida.js';
 import type { Device } from './topology.js';
 
@@ -42,6 +44,8 @@ export class Vm {
     readonly name: string,
     private readonly vms: VmManager,
     readonly quota = VPASID_MAX,
+    /** The VM's quota'd share of the host PASID space, when it has one. */
+    readonly ppasidSet?: PasidSet,
   ) {}
 
   /** Assigns a device to this VM (vfio passthrough). */
@@ -97,7 +101,7 @@ export class Vm {
     if (!b) return;
     perDev!.delete(vpasid);
     if (--b.refs === 0) {
-      this.vms.freePpasid(dev, b.ppasid);
+      this.vms.freePpasid(this, dev, b.ppasid);
       if (this.fixed.get(dev) === b) this.fixed.delete(dev);
     }
   }
@@ -112,6 +116,7 @@ export class Vm {
     for (const [dev, perDev] of this.table) for (const v of [...perDev.keys()]) this.unbindVpasid(dev, v);
     for (const dev of this.devices) this.vms.unassign(dev);
     this.devices.clear();
+    if (this.ppasidSet) this.vms.capacity.destroySet(this.ppasidSet);
   }
 }
 
@@ -120,17 +125,29 @@ export class VmManager {
   private readonly owners = new Map<Device, Vm>();
   readonly vms: Vm[] = [];
 
-  constructor(private readonly pasids: PasidAllocator) {}
+  /** The system's PASID capacity that VM quotas are carved from (ioasid_install_capacity). */
+  readonly capacity: PasidCapacity;
+
+  constructor(private readonly pasids: PasidAllocator) {
+    this.capacity = new PasidCapacity(pasids);
+  }
 
   get policy(): PasidAllocator['policy'] {
     return this.pasids.policy;
   }
 
-  create(opts: { name?: string; quota?: number } = {}): Vm {
+  /**
+   * A VM with its own vPASID space (`quota` vPASIDs) and, with `ppasidQuota`, a quota'd set
+   * of host PASIDs carved out of the system capacity (ENOSPC when the capacity is promised
+   * already); its pPASID allocations fail with ENOSPC 'ppasid-quota' beyond it.
+   */
+  create(opts: { name?: string; quota?: number; ppasidQuota?: number } = {}): Vm {
     const quota = opts.quota ?? VPASID_MAX;
     if (!Number.isInteger(quota) || quota < 1 || quota > VPASID_MAX) throw simError('EINVAL', 'vms.create', 'bad-quota', String(opts.quota));
     const id = this.nextId++;
-    const vm = new Vm(id, opts.name ?? `vm${id}`, this, quota);
+    const name = opts.name ?? `vm${id}`;
+    const set = opts.ppasidQuota === undefined ? undefined : this.capacity.createSet(name, opts.ppasidQuota);
+    const vm = new Vm(id, name, this, quota, set);
     this.vms.push(vm);
     return vm;
   }
@@ -157,7 +174,8 @@ export class VmManager {
     const pd = { id: dev.index, maxPasids: dev.maxPasids };
     if (want !== undefined) {
       if (want >= dev.maxPasids) throw simError('EINVAL', op, 'vpasid-too-wide', `vPASID ${want} ≥ ${dev.maxPasids} of ${dev.bdf} (type 3 needs pPASID == vPASID)`);
-      const p = this.pasids.alloc({ dev: pd, min: want, max: want, owner: vm });
+      this.checkQuota(vm, op);
+      const p = (vm.ppasidSet ?? this.pasids).alloc({ dev: pd, min: want, max: want, owner: vm });
       if (p !== want) {
         const other = this.pasids.ownerOf(want, pd);
         const who = other instanceof Vm ? `VM ${other.name}` : 'the host';
@@ -165,12 +183,18 @@ export class VmManager {
       }
       return p;
     }
-    const p = this.pasids.alloc({ dev: pd, owner: vm });
+    this.checkQuota(vm, op);
+    const p = (vm.ppasidSet ?? this.pasids).alloc({ dev: pd, owner: vm });
     if (p < 0) throw simError('ENOSPC', op, 'ppasid-space-exhausted', `no pPASID below ${dev.maxPasids} for ${dev.bdf}`);
     return p;
   }
 
-  freePpasid(dev: Device, ppasid: number): void {
-    this.pasids.free(ppasid, { id: dev.index, maxPasids: dev.maxPasids });
+  freePpasid(vm: Vm, dev: Device, ppasid: number): void {
+    (vm.ppasidSet ?? this.pasids).free(ppasid, { id: dev.index, maxPasids: dev.maxPasids });
+  }
+
+  private checkQuota(vm: Vm, op: string): void {
+    const set = vm.ppasidSet;
+    if (set && set.used >= set.quota) throw simError('ENOSPC', op, 'ppasid-quota', `VM ${vm.name} has used its ${set.quota} host PASIDs`);
   }
 }

@@ -135,3 +135,25 @@ describe('device types', () => {
     expect(e.message).toContain('the host');
   });
 });
+
+describe('quota\'d host PASID sets per VM', () => {
+  it('limit a VM\'s pPASIDs to its quota (ENOSPC ppasid-quota) and refuse quotas beyond the capacity (ENOSPC)', async () => {
+    const { sim, t4a, t4b } = await start('global');
+    const v1 = sim.vms.create({ name: 'small', ppasidQuota: 2 });
+    v1.assign(t4a);
+    v1.bindVpasid(t4a, 1);
+    v1.bindVpasid(t4a, 2);
+    const e = expectThrowsCode(() => v1.bindVpasid(t4a, 3), 'ENOSPC');
+    expect(e.reason).toBe('ppasid-quota');
+    v1.unbindVpasid(t4a, 1);
+    v1.bindVpasid(t4a, 3);
+    expectThrowsCode(() => sim.vms.create({ ppasidQuota: sim.vms.capacity.available + 1 }), 'ENOSPC');
+    const before = sim.vms.capacity.available;
+    const v2 = sim.vms.create({ ppasidQuota: 10 });
+    expect(sim.vms.capacity.available).toBe(before - 10);
+    v2.assign(t4b);
+    v2.bindVpasid(t4b, 1);
+    v2.destroy();
+    expect(sim.vms.capacity.available).toBe(before);
+  });
+});
