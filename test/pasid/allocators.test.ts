@@ -4,21 +4,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isSimError } from '../../shared/errors.js';
 import {
   LowestFreeIda, PASID_MAX_ID, PasidCapacity, type PasidDevice, type PasidPolicy, createPasidAllocator,
 } from '../../coordinator/pasid-allocator.js';
 import { PASID_SPACE, PasidIda } from '../../coordinator/pasid-ida.js';
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isSimError(e)) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+import { code } from '../helpers/errno.js';
 
 const dev = (id: number, bits = 20): PasidDevice => ({ id, maxPasids: bits === 0 ? 0 : 2 ** bits });
 const POLICIES: PasidPolicy[] = ['global', 'per-device'];

@@ -3,19 +3,10 @@
  * and errno.
  */
 import { describe, expect, it } from 'vitest';
-import { isSimError } from '../../shared/errors.js';
 import { INVALID_IOASID, Ioasid, type IoasidAllocatorOps, MmPasid, svaAllocPasid } from '../../coordinator/ioasid.js';
 import { PASID_SPACE } from '../../coordinator/pasid-ida.js';
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isSimError(e)) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+import { code } from '../helpers/errno.js';
 
 /** A paravirt (vcmd-like) allocator handing out ids from `base` upward. */
 function vcmd(base: number) {
