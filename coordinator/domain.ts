@@ -10,6 +10,7 @@
  * the mm, not by the domain.
  * Does not model: nested domains (a later issue), page sizes beyond 4K/2M/1G.
  */
+import type { IopfHandler } from './iopf.js';
 import type { PageTable } from './page-table.js';
 import type { Device } from './topology.js';
 
@@ -22,6 +23,8 @@ export interface Attachment {
 
 export class Domain {
   readonly attachments = new Map<string, Attachment>();
+  /** The domain's I/O page-fault handler (iommu_domain::iopf_handler), if fault-capable. */
+  iopfHandler: IopfHandler | undefined;
   /** DID per IOMMU index, with the number of attachments behind that IOMMU. */
   readonly dids = new Map<number, { did: number; refs: number }>();
   freed = false;

@@ -39,6 +39,7 @@ import type { Mm } from './mm.js';
 import { type PasidAllocator, type PasidDevice, type PasidPolicy, createPasidAllocator } from './pasid-allocator.js';
 import { Ioasid, IoasidPasidAllocator, INVALID_IOASID, svaAllocPasid } from './ioasid.js';
 import { Sva, SvaHandle } from './sva.js';
+import type { Iopf, IopfHandler, ResponseCode } from './iopf.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType } from './domain.js';
 import { DomainMapping, IotlbGather } from './domain-mapping.js';
@@ -50,6 +51,8 @@ import { VtdDriver } from './vtd-driver.js';
 
 export interface DomainAllocOptions {
   dev?: Device;
+  /** The domain's I/O page-fault handler (page requests of PRI devices attached to it). */
+  iopfHandler?: IopfHandler;
   pgsizeBitmap?: bigint;
   /** Page-table format of a paging domain: VT-d first stage (default) or second stage. */
   stage?: 'first' | 'second';
@@ -111,7 +114,12 @@ export class IommuApi {
       });
     }
     const features = this.features;
-    this.sva = new Sva(core, this, this.driver, this.pasids, (mm, iommu) => this.svaDomainAlloc(mm.pageTable, iommu),
+    this.sva = new Sva(core, this, this.driver, this.pasids, (mm, iommu) => {
+      const d = this.svaDomainAlloc(mm.pageTable, iommu);
+      // The SVA fault path: make the page present through the process's own fault handler.
+      d.iopfHandler = (g) => (g.faults.every((f) => mm.handleFault(f.addr, f.perm.write ? 'write' : f.perm.exec ? 'exec' : 'read') === 'success') ? 'success' : 'invalid');
+      return d;
+    },
       features ? { svaEnabled: (dev) => features.isEnabled(dev, 'sva'), bonds: features.bonds } : undefined);
   }
 
@@ -281,8 +289,27 @@ export class IommuApi {
     if (type === 'paging' || type === 'dma' || type === 'dma-fq') {
       pt = new PageTable(this.core.frames, opts.stage === 'second' ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
     }
-    return new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
+    const domain = new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
+    if (opts.iopfHandler !== undefined) {
+      if (typeof opts.iopfHandler !== 'function') throw simError('EINVAL', op, 'bad-iopf-handler');
+      domain.iopfHandler = opts.iopfHandler;
+    }
+    return domain;
   }
+
+  /** The CPU side of I/O page faults (set by the simulator). */
+  attachIopf(iopf: Iopf): void {
+    this.iopf = iopf;
+  }
+
+  /** iommu_page_response: answers a pending page-request group; EINVAL when none is pending. */
+  pageResponse(dev: Device, r: { pasid?: number; grpid: number; code: ResponseCode }): Promise<void> {
+    this.core.checkDevice(dev, 'pageResponse');
+    if (!this.iopf) throw simError('EOPNOTSUPP', 'pageResponse', 'no-iopf');
+    return this.iopf.pageResponse(dev, r);
+  }
+
+  private iopf?: Iopf;
 
   domainFree(domain: Domain): void {
     const op = 'domainFree';

@@ -22,8 +22,11 @@ import { CTL_BYTES, CTL_SEQ, type FromWorker, type RingHandle, type ToWorker, ty
 import { SpscRing } from '../shared/ring/spsc-ring.js';
 import { Doorbell } from '../shared/ring/doorbell.js';
 import { INV_DESC_BYTES, type InvDesc, writeInvDesc } from '../shared/layout/inv-desc.js';
-import { DMA_REQ_BYTES, DMA_RESP_BYTES, respCached, respPaddr, respRecorded, respStatus, respTag, writeDmaRequest } from '../shared/layout/dma-request.js';
+import {
+  DMA_REQ_BYTES, DMA_RESP_BYTES, respCached, respPaddr, respRecorded, respRecoverable, respStatus, respTag, writeDmaRequest,
+} from '../shared/layout/dma-request.js';
 import { FAULT_RECORD_BYTES, type FaultRecord, readFaultRecord } from '../shared/layout/fault-record.js';
+import { PAGE_REQUEST_BYTES, type PageRequestDesc, readPageRequest } from '../shared/layout/page-request.js';
 import { frameToAddr } from '../shared/memory/arena.js';
 import type { FrameAllocator } from './frame-allocator.js';
 
@@ -31,6 +34,8 @@ export interface DmaCompletion {
   status: number;
   recorded: boolean;
   cached: boolean;
+  /** The fault went through a page request whose response refused it. */
+  recoverable: boolean;
   paddr: bigint;
   modelledNs: number;
 }
@@ -57,6 +62,7 @@ interface PendingDma {
 export interface HandleEvents {
   onFault(iommu: number, rec: FaultRecord, modelledNs: number): void;
   onOverflow(iommu: number, lost: number): void;
+  onPageRequest(iommu: number, req: PageRequestDesc, modelledNs: number): void;
   onFatal(iommu: number, err: SimError): void;
 }
 
@@ -69,6 +75,7 @@ export class IommuHandle {
   readonly dmaRing: SpscRing;
   readonly resp: SpscRing;
   readonly evt: SpscRing;
+  readonly prq: SpscRing;
   readonly workerBell: Doorbell;
   private readonly ctl: Int32Array;
   private readonly waitTimes: Float64Array;
@@ -105,6 +112,7 @@ export class IommuHandle {
     // Completion ring as deep as the DMA ring, so every accepted request has room to complete.
     this.resp = SpscRing.create({ depth: q.dma, entryBytes: DMA_RESP_BYTES }, { consumerBell: coordBell, producerBell: this.workerBell, role: 'consumer' });
     this.evt = SpscRing.create({ depth: q.event, entryBytes: FAULT_RECORD_BYTES }, { consumerBell: coordBell, producerBell: this.workerBell, role: 'consumer' });
+    this.prq = SpscRing.create({ depth: q.pageRequest, entryBytes: PAGE_REQUEST_BYTES }, { consumerBell: coordBell, producerBell: this.workerBell, role: 'consumer' });
     const control = new SharedArrayBuffer(CTL_BYTES + 8 * q.command);
     this.ctl = new Int32Array(control, 0, CTL_BYTES / 4);
     this.waitTimes = new Float64Array(control, CTL_BYTES, q.command);
@@ -116,7 +124,7 @@ export class IommuHandle {
     this.worker = new Worker(workerUrl, {
       workerData: {
         type: 'start', config: cfg, arenaChunks: alloc.view.buffers.slice(), rootTableFrame,
-        rings: { command: ringHandle(this.cmd), dma: ringHandle(this.dmaRing), dmaResponse: ringHandle(this.resp), event: ringHandle(this.evt) },
+        rings: { command: ringHandle(this.cmd), dma: ringHandle(this.dmaRing), dmaResponse: ringHandle(this.resp), event: ringHandle(this.evt), pageRequest: ringHandle(this.prq) },
         workerBell: { sab: this.workerBell.sab, byteOffset: this.workerBell.byteOffset },
         coordinatorBell: { sab: coordBell.sab, byteOffset: coordBell.byteOffset },
         control,
@@ -291,12 +299,26 @@ export class IommuHandle {
 
   /** Drains completions, fault records and wait statuses; returns how many items moved. */
   drain(): number {
-    return this.drainResponses() + this.drainEvents() + this.pollWaits();
+    return this.drainResponses() + this.drainEvents() + this.drainPageRequests() + this.pollWaits();
+  }
+
+  private drainPageRequests(): number {
+    const ring = this.prq;
+    const n = ring.available();
+    for (let k = 0; k < n; k++) {
+      const slot = ring.consSlot(k);
+      this.events.onPageRequest(this.index, readPageRequest(ring.u32, slot * ring.entryWords), ring.stamps[slot]);
+    }
+    if (n > 0) {
+      ring.release(n);
+      this.lastProgress = performance.now();
+    }
+    return n;
   }
 
   /** True when nothing is ready to drain (for the coordinator's sleep check). */
   quiet(): boolean {
-    return this.resp.available() === 0 && this.evt.available() === 0 &&
+    return this.resp.available() === 0 && this.evt.available() === 0 && this.prq.available() === 0 &&
       (this.waits.length === 0 || !this.waitDone(this.waits[0].seq));
   }
 
@@ -310,7 +332,10 @@ export class IommuHandle {
       const p = this.dmas.get(tag);
       if (p) {
         this.dmas.delete(tag);
-        p.resolve({ status: respStatus(ring.u32, at), recorded: respRecorded(ring.u32, at), cached: respCached(ring.u32, at), paddr: respPaddr(ring.u32, at), modelledNs: ring.stamps[slot] });
+        p.resolve({
+          status: respStatus(ring.u32, at), recorded: respRecorded(ring.u32, at), cached: respCached(ring.u32, at),
+          recoverable: respRecoverable(ring.u32, at), paddr: respPaddr(ring.u32, at), modelledNs: ring.stamps[slot],
+        });
       }
     }
     if (n > 0) {

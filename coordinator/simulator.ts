@@ -16,6 +16,7 @@ import { type IommuOptions, type ResolvedIommuConfig, resolveIommuConfig } from 
 import { ACCESS_CODE, type Access } from '../shared/layout/dma-request.js';
 import { type FaultReasonName, type FaultRecord as FrcdRecord, faultReasonName } from '../shared/layout/fault-record.js';
 import type { InvDesc } from '../shared/layout/inv-desc.js';
+import type { PageRequestDesc } from '../shared/layout/page-request.js';
 import { Doorbell } from '../shared/ring/doorbell.js';
 import type { WorkerStats } from '../shared/protocol.js';
 import { asU64 } from '../shared/units.js';
@@ -27,6 +28,7 @@ import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
 import { MmRegistry } from './mm-registry.js';
 import { VmManager } from './vm.js';
+import { Iopf, type PageRequestGroup } from './iopf.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
 import { Device, Topology, type TopologySpec } from './topology.js';
@@ -69,6 +71,7 @@ export interface FaultRecord {
 
 export type SimEvent =
   | { type: 'fault'; record: FaultRecord }
+  | { type: 'page-request'; group: PageRequestGroup }
   | { type: 'overflow'; iommu: number; queue: 'event' | 'page-request'; lost: number }
   | { type: 'invalidation-complete'; iommu: number; kind: string; modelledNs: number; hostNs: number };
 
@@ -81,7 +84,7 @@ export interface DmaRequestSpec {
 
 export type DmaResult =
   | { ok: true; paddr: bigint; cached: boolean; modelledNs: number }
-  | { ok: false; fault: { reason: FaultReasonName | 'reserved-region'; code: number; pasid?: number; addr: bigint; recoverable: false; recorded: boolean }; modelledNs: number };
+  | { ok: false; fault: { reason: FaultReasonName | 'reserved-region'; code: number; pasid?: number; addr: bigint; recoverable: boolean; recorded: boolean }; modelledNs: number };
 
 export interface SimStats {
   iommus: WorkerStats[];
@@ -103,6 +106,9 @@ export class Simulator implements SimulatorCore {
   readonly mm: MmRegistry;
   /** Virtual machines and their vPASID → pPASID tables: `sim.vms.create()`. */
   readonly vms: VmManager;
+  private readonly iopf: Iopf;
+  /** Page-request groups as the CPU side receives them (I/O page faults of PRI devices). */
+  readonly pageRequests$: Observable<PageRequestGroup>;
   readonly test: TestHooks;
   private readonly faultSubject = new Subject<FaultRecord>();
   private readonly eventSubject = new Subject<SimEvent>();
@@ -128,6 +134,13 @@ export class Simulator implements SimulatorCore {
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
     this.iommu = new IommuApi(this, options.defaultDomain ?? 'dma', options.semantics ?? 'latest', options.pasidPolicy ?? 'global');
     this.vms = new VmManager(this.iommu.pasids);
+    this.iopf = new Iopf(this.topology, {
+      domainAt: (dev, pasid) => (pasid === undefined ? this.iommu.getDomainForDev(dev) : this.iommu.getDomainForDevPasid(dev, pasid)),
+      submit: async (iommu, descs) => { await this.handles[iommu].submit(descs, this.clock.now); },
+    });
+    this.iommu.attachIopf(this.iopf);
+    this.pageRequests$ = this.iopf.pageRequests$;
+    this.pageRequests$.subscribe((group) => this.eventSubject.next({ type: 'page-request', group }));
     this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
   }
@@ -215,13 +228,13 @@ export class Simulator implements SimulatorCore {
     let k = 0;
     return raw.map((_, i): DmaResult => {
       if (blocked[i]) {
-        const f = { reason: 'reserved-region' as const, code: 0, addr: reqs[i].addr, recoverable: false as const, recorded: false };
+        const f = { reason: 'reserved-region' as const, code: 0, addr: reqs[i].addr, recoverable: false, recorded: false };
         return { ok: false, fault: reqs[i].pasid === undefined ? f : { ...f, pasid: reqs[i].pasid }, modelledNs: this.clock.now };
       }
       const c = done[k++];
       this.clock.observe(c.modelledNs);
       if (c.status === 0) return { ok: true, paddr: c.paddr, cached: c.cached, modelledNs: c.modelledNs };
-      const f = { reason: faultReasonName(c.status), code: c.status, addr: reqs[i].addr, recoverable: false as const, recorded: c.recorded };
+      const f = { reason: faultReasonName(c.status), code: c.status, addr: reqs[i].addr, recoverable: c.recoverable, recorded: c.recorded };
       return { ok: false, fault: reqs[i].pasid === undefined ? f : { ...f, pasid: reqs[i].pasid }, modelledNs: c.modelledNs };
     });
   }
@@ -247,6 +260,7 @@ export class Simulator implements SimulatorCore {
       this.bell.kick();
       await Promise.all(this.handles.map((h) => h.close()));
       await this.pumpDone;
+      this.iopf.complete();
       this.faultSubject.complete();
       this.eventSubject.complete();
     })();
@@ -270,6 +284,9 @@ export class Simulator implements SimulatorCore {
       if (r.pasidPresent) rec.pasid = r.pasid;
       this.faultSubject.next(rec);
       this.eventSubject.next({ type: 'fault', record: rec });
+    },
+    onPageRequest: (iommu: number, r: PageRequestDesc) => {
+      this.iopf.onPageRequest(iommu, r);
     },
     onOverflow: (iommu: number, lost: number) => {
       this.lostCount += lost;

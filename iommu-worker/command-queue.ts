@@ -10,10 +10,12 @@
  * descriptor (status write of its data to its address in table memory; the interrupt flag
  * rings the coordinator's doorbell). Descriptors complete in queue order, so a wait's
  * status write means everything before it is done. Each descriptor costs modelled time.
+ * Page group responses (0x9) are handed to the device model (page-requests.ts), which
+ * retries or fails the parked request.
  * Does not model: the interrupt-entry cache (IEC descriptors are accepted and counted),
- * the fence flag's effect on later descriptors (everything is in order anyway), page-group
- * responses (the fault issue adds them), queue errors other than an unknown descriptor
- * type (which stops the simulation as an invalidation-queue error, IQE).
+ * the fence flag's effect on later descriptors (everything is in order anyway), queue
+ * errors other than an unknown descriptor type (which stops the simulation as an
+ * invalidation-queue error, IQE).
  */
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { CostModel } from '../shared/config.js';
@@ -33,6 +35,8 @@ export class InvalidationQueueError extends Error {
 export class CommandExecutor {
   readonly counts: Record<string, number> = {};
   waits = 0;
+  /** Delivers a page group response to the device model (set by iommu.ts). */
+  onPageResponse: (rid: number, prgIndex: number, code: number) => void = () => {};
 
   constructor(
     private readonly t: Translator,
@@ -75,6 +79,9 @@ export class CommandExecutor {
         return this.costs.devTlbInvNs;
       }
       case 'iec':
+        return this.costs.descriptorNs;
+      case 'page-group-response':
+        this.onPageResponse(d.rid, d.prgIndex, d.responseCode);
         return this.costs.descriptorNs;
       case 'wait': {
         this.waits++;

@@ -21,6 +21,7 @@ import {
 import { Translator } from './translate.js';
 import { CommandExecutor } from './command-queue.js';
 import { EventQueue } from './event-queue.js';
+import { type ParkedDma, PageRequestQueue, RESP_SUCCESS } from './page-requests.js';
 
 /** Items served per queue per round, so neither queue starves the other. */
 const BATCH = 64;
@@ -29,6 +30,7 @@ export class Iommu {
   readonly translator: Translator;
   readonly commands: CommandExecutor;
   readonly events: EventQueue;
+  readonly pageRequests: PageRequestQueue;
   clockNs = 0;
   dmaCount = 0;
   translated = 0;
@@ -44,10 +46,35 @@ export class Iommu {
     eventRing: SpscRing,
     /** Times at which each wait descriptor completed, indexed by its status data. */
     private readonly waitTimes: Float64Array,
+    prqRing: SpscRing,
   ) {
     this.translator = new Translator(view, rootTableFrame, cfg);
     this.commands = new CommandExecutor(this.translator, view, cfg.costs);
     this.events = new EventQueue(eventRing);
+    this.pageRequests = new PageRequestQueue(prqRing);
+    this.commands.onPageResponse = (rid, prg, code) => this.pageResponse(rid, prg, code);
+  }
+
+  /** A page group response from the invalidation queue: the device retries or gives up. */
+  private pageResponse(rid: number, prg: number, code: number): void {
+    const d = this.pageRequests.respond(rid, prg, code);
+    if (!d) return;
+    const resp = this.respRing;
+    // The completion ring is as deep as the DMA ring; wait for the coordinator to drain it.
+    while (resp.freeSlots() === 0) resp.waitForSpaceSync(1, 100);
+    const t = this.translator;
+    let st = d.fr;
+    let recoverable = true;
+    if (code === RESP_SUCCESS) {
+      st = t.translate(d.rid, d.pasid, d.access, d.priv, d.addrLo, d.addrHi);
+      this.clockNs += t.costNs;
+      recoverable = st !== 0;
+      if (st === 0) this.translated++;
+    }
+    const slot = resp.prodSlot(0);
+    writeDmaResponse(resp.u32, slot * resp.entryWords, d.tag, st, false, false, st === 0 ? t.paLo : 0, st === 0 ? t.paHi : 0, st !== 0 && recoverable);
+    resp.stamps[slot] = this.clockNs;
+    resp.publish(1);
   }
 
   get costs(): CostModel {
@@ -90,6 +117,7 @@ export class Iommu {
     const n = Math.min(req.available(), resp.freeSlots(), BATCH);
     if (n === 0) return 0;
     const t = this.translator;
+    let written = 0;
     for (let k = 0; k < n; k++) {
       const slot = req.consSlot(k);
       const at = slot * req.entryWords;
@@ -104,18 +132,23 @@ export class Iommu {
       this.clockNs = start + t.costNs;
       let recorded = false;
       if (st !== 0) {
+        // A device with PRI sends a page request instead of taking a page-table fault.
+        const tag = reqTag(u, at);
+        if (t.pageFault && t.pri && this.pageRequests.request({ tag, rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs)) {
+          continue; // completed when the page group response arrives
+        }
         if (t.suppressed) this.events.suppressed++;
         else recorded = this.events.record(rid, pasid, lo, hi, st, access === ACCESS_WRITE, this.clockNs);
       } else {
         this.translated++;
       }
-      const rslot = resp.prodSlot(k);
+      const rslot = resp.prodSlot(written++);
       writeDmaResponse(resp.u32, rslot * resp.entryWords, reqTag(u, at), st, recorded, t.cached, t.paLo, t.paHi);
       resp.stamps[rslot] = this.clockNs;
     }
     this.dmaCount += n;
     req.release(n);
-    resp.publish(n);
+    if (written > 0) resp.publish(written);
     return n;
   }
 

@@ -38,9 +38,10 @@ function main(start: StartMessage): void {
   const dma = attach(start.rings.dma, true);
   const resp = attach(start.rings.dmaResponse, false);
   const evt = attach(start.rings.event, false);
+  const prq = attach(start.rings.pageRequest, false);
   const ctl = new Int32Array(start.control);
   const waitTimes = new Float64Array(start.control, 64, start.config.queues.command);
-  const iommu = new Iommu(start.config, view, start.rootTableFrame, cmd, dma, resp, evt, waitTimes);
+  const iommu = new Iommu(start.config, view, start.rootTableFrame, cmd, dma, resp, evt, waitTimes, prq);
   iommu.onWaitInterrupt = () => coordBell.ring();
 
   let seqSeen = 0;

@@ -51,6 +51,10 @@ export class Translator {
   costNs = 0;
   /** PASID the request was translated under (RID_PASID for requests without PASID). */
   effPasid = 0;
+  /** The fault came from the page table (not present / permission): PRI can recover it. */
+  pageFault = false;
+  /** The requester's context entry has page requests enabled (PRE). */
+  pri = false;
 
   walks = 0;
   walkReads = 0;
@@ -94,6 +98,8 @@ export class Translator {
     const costs = this.cfg.costs;
     let cost = 0;
     let cached = false;
+    this.pageFault = false;
+    this.pri = false;
 
     // Context cache: re-check the slot of the last hit first (same counting and LRU).
     let ctx = rid === this.mRid ? this.contextCache.lookupAt(this.mCtxSlot, rid) : undefined;
@@ -108,6 +114,7 @@ export class Translator {
       this.mRid = rid;
       this.mCtxSlot = this.contextCache.lastSlot;
     }
+    this.pri = ctx.pre;
     if (pasid >= 0 && !ctx.paside) return this.fault(FR.PASID_DISABLED, ctx.fpd, cost);
     const eff = pasid >= 0 ? pasid : ctx.ridPasid;
     this.effPasid = eff;
@@ -173,7 +180,9 @@ export class Translator {
         if (st !== WALK_OK) {
           const fr = st === WALK_NOT_PRESENT ? (fl ? FR.FS_PTE_NOT_PRESENT : FR.SS_PTE_NOT_PRESENT)
             : st === WALK_ABORT ? (fl ? FR.PTE_ACCESS : FR.SS_PTE_ACCESS) : FR.ADDRESS_BEYOND_AW;
-          return this.fault(fr, pe.fpd, cost);
+          this.fault(fr, pe.fpd, cost);
+          this.pageFault = st === WALK_NOT_PRESENT;
+          return fr;
         }
         pfn = w.pfn;
         perm = w.perm;
@@ -195,7 +204,9 @@ export class Translator {
       }
       const fr = (need & PERM_USER) !== 0 && (perm & PERM_USER) === 0 ? FR.PRIVILEGE
         : access === ACCESS_WRITE ? FR.WRITE_DENIED : access === ACCESS_EXEC ? FR.EXEC_DENIED : FR.READ_DENIED;
-      return this.fault(fr, pe.fpd, cost);
+      this.fault(fr, pe.fpd, cost);
+      this.pageFault = true;
+      return fr;
     }
     // pfn < 2^40: split into the address's u32 halves without 64-bit math.
     const hi = (pfn / 0x100000) | 0;

@@ -25,6 +25,8 @@ export interface QueueGeometry {
   event: number;
   /** Device DMA request ring depth (a simulator queue, not a hardware one). */
   dma: number;
+  /** Page request queue depth in descriptors. Linux PRQ_ORDER 4: 2048 (HARDWARE.md §1.1.4). */
+  pageRequest: number;
 }
 
 /** Modelled costs in nanoseconds of the simulated machine. */
@@ -78,7 +80,7 @@ export const VTD_DEFAULTS = {
   contextCache: { entries: 64, ways: 8, policy: 'lru' },
   /** A device's ATC: 32 entries, 8-way (no public figure; a small cache). */
   devTlb: { entries: 32, ways: 8, policy: 'lru' },
-  queues: { command: 256, event: 256, dma: 1024 },
+  queues: { command: 256, event: 256, dma: 1024, pageRequest: 2048 },
   costs: {
     iotlbHitNs: 10,
     walkReadNs: 70,
@@ -120,7 +122,7 @@ export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs =
       throw new RangeError(`${where}.${k}: entries and ways must be powers of two with ways <= entries, got ${g.entries}/${g.ways}`);
     }
   }
-  for (const k of ['command', 'event', 'dma'] as const) {
+  for (const k of ['command', 'event', 'dma', 'pageRequest'] as const) {
     if (!isPow2(c.queues[k]) || c.queues[k] > 1 << 16) throw new RangeError(`${where}.queues.${k}: expected a power of two 2..65536, got ${c.queues[k]}`);
   }
   for (const [k, v] of Object.entries(c.costs)) {

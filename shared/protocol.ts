@@ -33,7 +33,7 @@ export interface StartMessage {
   arenaChunks: SharedArrayBuffer[];
   /** Root-table address register (RTADDR): frame of the root table. */
   rootTableFrame: number;
-  rings: { command: RingHandle; dma: RingHandle; dmaResponse: RingHandle; event: RingHandle };
+  rings: { command: RingHandle; dma: RingHandle; dmaResponse: RingHandle; event: RingHandle; pageRequest: RingHandle };
   /** The worker's own doorbell (rung by the coordinator) and the coordinator's (rung by the worker). */
   workerBell: BellHandle;
   coordinatorBell: BellHandle;

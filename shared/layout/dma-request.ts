@@ -42,6 +42,8 @@ export const DMA_RESP_FIELDS: FieldTable = [
   { name: 'recorded', word: 0, hi: 40, lo: 40 },
   /** Served from a cache (IOTLB or device TLB) without a walk. */
   { name: 'cached', word: 0, hi: 41, lo: 41 },
+  /** The fault went through a page request (PRI) whose response refused it. */
+  { name: 'recoverable', word: 0, hi: 42, lo: 42 },
   { name: 'paddr', word: 1, hi: 63, lo: 0 },
 ];
 checkFieldTable('DMA_RESP', DMA_RESP_FIELDS, 2);
@@ -60,6 +62,7 @@ export interface DmaResponse {
   status: number;
   recorded: boolean;
   cached: boolean;
+  recoverable?: boolean;
   paddr: bigint;
 }
 
@@ -79,13 +82,14 @@ export function decodeDmaRequest(w: readonly bigint[]): DmaRequest {
 
 export function encodeDmaResponse(r: DmaResponse): bigint[] {
   return encodeFields(DMA_RESP_FIELDS, 2, {
-    tag: BigInt(r.tag), status: BigInt(r.status), recorded: r.recorded ? 1n : 0n, cached: r.cached ? 1n : 0n, paddr: r.paddr,
+    tag: BigInt(r.tag), status: BigInt(r.status), recorded: r.recorded ? 1n : 0n, cached: r.cached ? 1n : 0n,
+    recoverable: r.recoverable ? 1n : 0n, paddr: r.paddr,
   });
 }
 
 export function decodeDmaResponse(w: readonly bigint[]): DmaResponse {
   const f = decodeFields(DMA_RESP_FIELDS, w);
-  return { tag: Number(f.tag), status: Number(f.status), recorded: f.recorded === 1n, cached: f.cached === 1n, paddr: f.paddr };
+  return { tag: Number(f.tag), status: Number(f.status), recorded: f.recorded === 1n, cached: f.cached === 1n, recoverable: f.recoverable === 1n, paddr: f.paddr };
 }
 
 // --- Hot path: u32 views of the same bits (word k = u32 2k low, 2k+1 high). ---
@@ -115,11 +119,12 @@ export function reqAddrHi(u32: Uint32Array, at: number): number { return u32[at 
 
 const RESP_RECORDED = 1 << 8;
 const RESP_CACHED = 1 << 9;
+const RESP_RECOVERABLE = 1 << 10;
 
 export function writeDmaResponse(u32: Uint32Array, at: number, tag: number, status: number, recorded: boolean,
-  cached: boolean, paLo: number, paHi: number): void {
+  cached: boolean, paLo: number, paHi: number, recoverable = false): void {
   u32[at] = tag;
-  u32[at + 1] = (status & 0xff) | (recorded ? RESP_RECORDED : 0) | (cached ? RESP_CACHED : 0);
+  u32[at + 1] = (status & 0xff) | (recorded ? RESP_RECORDED : 0) | (cached ? RESP_CACHED : 0) | (recoverable ? RESP_RECOVERABLE : 0);
   u32[at + 2] = paLo;
   u32[at + 3] = paHi;
 }
@@ -128,4 +133,5 @@ export function respTag(u32: Uint32Array, at: number): number { return u32[at]; 
 export function respStatus(u32: Uint32Array, at: number): number { return u32[at + 1] & 0xff; }
 export function respRecorded(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & RESP_RECORDED) !== 0; }
 export function respCached(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & RESP_CACHED) !== 0; }
+export function respRecoverable(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & RESP_RECOVERABLE) !== 0; }
 export function respPaddr(u32: Uint32Array, at: number): bigint { return (BigInt(u32[at + 3]) << 32n) | BigInt(u32[at + 2]); }

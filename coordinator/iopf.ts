@@ -1,0 +1,99 @@
+/**
+ * I/O page faults on the CPU side (drivers/iommu/io-pgfault.c, as far as this slice goes):
+ * page requests drained from the page request queues become page-request groups, are
+ * routed to the fault handler of the domain attached at (device, PASID) — or at the RID
+ * for a request without PASID — and are answered with exactly one page group response
+ * through the invalidation queue.
+ *
+ * Models: one group per request (the devices modelled send single-page groups, LPIG set);
+ * the `pageRequests$` stream; dispatch to the domain's iopf handler (an SVA domain's is
+ * its process's fault path, mm.handleFault: SUCCESS when the page could be made present
+ * with the access allowed, INVALID otherwise); INVALID when there is no domain or no
+ * handler; a handler that throws gets FAILURE; `pageResponse` (EINVAL when no such group is
+ * pending) answering with the VT-d page group response descriptor (0x9), after which the
+ * device retries (SUCCESS) or gives up.
+ * Does not model (the fault issue adds them): multi-request groups and their sticky
+ * errors, per-device fault handlers, automatic INVALID on detach/replace, drain on PASID
+ * teardown, the response timeout of seed 002, queue overflow handling.
+ */
+import { Subject, type Observable } from 'rxjs';
+import { simError } from '../shared/errors.js';
+import type { PageRequestDesc } from '../shared/layout/page-request.js';
+import { RESP_FAILURE, RESP_INVALID, RESP_SUCCESS, type InvDesc } from '../shared/layout/inv-desc.js';
+import type { Domain } from './domain.js';
+import type { Device, Topology } from './topology.js';
+
+export type ResponseCode = 'success' | 'invalid' | 'failure';
+export type Perm = { read?: boolean; write?: boolean; exec?: boolean; priv?: boolean };
+export interface PageRequest { dev: Device; pasid?: number; grpid: number; addr: bigint; perm: Perm; last: boolean }
+export interface PageRequestGroup { dev: Device; pasid?: number; grpid: number; faults: PageRequest[] }
+export type IopfHandler = (g: PageRequestGroup) => ResponseCode | Promise<ResponseCode>;
+
+const CODE: Record<ResponseCode, number> = { success: RESP_SUCCESS, invalid: RESP_INVALID, failure: RESP_FAILURE };
+
+export interface IopfHooks {
+  domainAt(dev: Device, pasid: number | undefined): Domain | undefined;
+  /** Queues descriptors on one IOMMU's invalidation queue. */
+  submit(iommu: number, descs: InvDesc[]): Promise<void>;
+}
+
+export class Iopf {
+  private readonly subject = new Subject<PageRequestGroup>();
+  readonly pageRequests$: Observable<PageRequestGroup> = this.subject.asObservable();
+  private readonly pending = new Map<string, PageRequestGroup>();
+
+  constructor(private readonly topology: Topology, private readonly hooks: IopfHooks) {}
+
+  /** A page request drained from IOMMU `iommu`'s queue. */
+  onPageRequest(iommu: number, r: PageRequestDesc): void {
+    const dev = this.topology.byRequester(iommu, r.rid);
+    if (!dev) return; // no such requester: nothing to answer
+    const pasid = r.pasidPresent ? r.pasid : undefined;
+    const req: PageRequest = {
+      dev, grpid: r.prgIndex, addr: r.addr, last: r.lpig,
+      perm: { read: r.read, write: r.write, exec: r.exe, priv: r.pm },
+    };
+    if (pasid !== undefined) req.pasid = pasid;
+    const group: PageRequestGroup = { dev, grpid: r.prgIndex, faults: [req] };
+    if (pasid !== undefined) group.pasid = pasid;
+    this.pending.set(this.key(dev, pasid, r.prgIndex), group);
+    this.subject.next(group);
+    void this.dispatch(group);
+  }
+
+  /** iommu_page_response: answers a pending group once. */
+  async pageResponse(dev: Device, r: { pasid?: number; grpid: number; code: ResponseCode }): Promise<void> {
+    const op = 'pageResponse';
+    const key = this.key(dev, r.pasid, r.grpid);
+    const g = this.pending.get(key);
+    if (!g) throw simError('EINVAL', op, 'no-such-group', `${dev.bdf} pasid ${r.pasid ?? '-'} grpid ${r.grpid}`);
+    const code = CODE[r.code];
+    if (code === undefined) throw simError('EINVAL', op, 'bad-code', String(r.code));
+    this.pending.delete(key);
+    await this.hooks.submit(dev.iommu, [{
+      type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
+      pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,
+    }]);
+  }
+
+  complete(): void {
+    this.subject.complete();
+  }
+
+  private async dispatch(g: PageRequestGroup): Promise<void> {
+    const domain = this.hooks.domainAt(g.dev, g.pasid);
+    let code: ResponseCode = 'invalid';
+    if (domain?.iopfHandler) {
+      try {
+        code = await domain.iopfHandler(g);
+      } catch {
+        code = 'failure';
+      }
+    }
+    await this.pageResponse(g.dev, { pasid: g.pasid, grpid: g.grpid, code }).catch(() => {});
+  }
+
+  private key(dev: Device, pasid: number | undefined, grpid: number): string {
+    return `${dev.iommu}:${dev.rid}:${pasid ?? -1}:${grpid}`;
+  }
+}

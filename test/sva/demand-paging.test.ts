@@ -1,0 +1,110 @@
+/**
+ * Demand paging through PRI (issue 5's slice): a PRI device's page-table fault becomes a
+ * page request, the handler of the domain at (device, PASID) answers it once, and the
+ * device retries (SUCCESS) or gives up (INVALID / FAILURE).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Simulator, type SimEvent } from 'iommu-sim';
+import { expectRejectsCode } from '../e2e/helpers.js';
+
+const RW = { read: true, write: true } as const;
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+async function start() {
+  sim = await Simulator.start({ topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0', pri: true, ats: true }, { bdf: '0000:04:00.0' }] } });
+  const [pri, plain] = sim.topology.devices;
+  return { sim, pri, plain };
+}
+
+describe('SVA demand paging', () => {
+  it('populates a page the process never touched when the device faults on it, and the retried DMA completes', async () => {
+    const { sim, pri } = await start();
+    const mm = sim.mm.create();
+    const va = mm.mmap({ length: 0x2000n, prot: RW });
+    expect(mm.physOf(va)).toBeUndefined();
+    const h = await sim.iommu.svaBindDevice(pri, mm);
+    const groups: SimEvent[] = [];
+    const sub = sim.events$.subscribe((e) => { if (e.type === 'page-request') groups.push(e); });
+    const r = await sim.dma(pri, { addr: va + 0x10n, access: 'write', pasid: sim.iommu.svaGetPasid(h) });
+    sub.unsubscribe();
+    expect(r.ok).toBe(true);
+    expect(mm.physOf(va)).toBeDefined();
+    expect(r.ok && r.paddr).toBe(mm.physOf(va + 0x10n));
+    expect(groups).toHaveLength(1);
+    const g = (groups[0] as Extract<SimEvent, { type: 'page-request' }>).group;
+    expect(g.dev).toBe(pri);
+    expect(g.pasid).toBe(1);
+    expect(g.faults[0]).toMatchObject({ addr: va, perm: { write: true }, last: true });
+    // The second page is still untouched; the first one now translates without a request.
+    expect(mm.physOf(va + 0x1000n)).toBeUndefined();
+    expect((await sim.dma(pri, { addr: va, access: 'read', pasid: 1 })).ok).toBe(true);
+  });
+
+  it('answers INVALID for a write to a read-only VMA and for an address outside any VMA: the DMA fails as recoverable', async () => {
+    const { sim, pri } = await start();
+    const mm = sim.mm.create();
+    const ro = mm.mmap({ length: 0x1000n, prot: { read: true } });
+    await sim.iommu.svaBindDevice(pri, mm);
+    for (const addr of [ro, 0x10_0000_0000n]) {
+      const r = await sim.dma(pri, { addr, access: 'write', pasid: 1 });
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.fault.recoverable).toBe(true);
+      expect(!r.ok && r.fault.recorded).toBe(false);
+    }
+    expect(mm.physOf(ro)).toBeUndefined();
+  });
+
+  it('takes an ordinary fault on a device without PRI: no page request, a recorded fault', async () => {
+    const { sim, plain } = await start();
+    const mm = sim.mm.create();
+    const va = mm.mmap({ length: 0x1000n, prot: RW });
+    await sim.iommu.svaBindDevice(plain, mm);
+    let requests = 0;
+    const sub = sim.pageRequests$.subscribe(() => requests++);
+    const r = await sim.dma(plain, { addr: va, access: 'read', pasid: 1 });
+    sub.unsubscribe();
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.fault).toMatchObject({ recoverable: false, recorded: true, reason: 'pte-fetch' });
+    expect(requests).toBe(0);
+  });
+});
+
+describe('page requests to other domains', () => {
+  it('calls a paging domain\'s own iopf handler, which may map the page before answering SUCCESS', async () => {
+    const { sim, pri } = await start();
+    const d = sim.iommu.domainAlloc('paging', {
+      iopfHandler: async (g) => {
+        await sim!.iommu.map(d, g.faults[0].addr, 0x7_0000_0000n, 0x1000n, RW);
+        return 'success';
+      },
+    });
+    await sim.iommu.attachDevice(d, pri);
+    const r = await sim.dma(pri, { addr: 0x5000n, access: 'read' });
+    expect(r.ok && r.paddr).toBe(0x7_0000_0000n);
+  });
+
+  it('answers INVALID when the domain has no handler', async () => {
+    const { sim, pri } = await start();
+    const r = await sim.dma(pri, { addr: 0x5000n, access: 'read' }); // its default domain
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+  });
+
+  it('stops the function\'s page requests after a FAILURE response (PRI disabled): later faults are recorded', async () => {
+    const { sim, pri } = await start();
+    const d = sim.iommu.domainAlloc('paging', { iopfHandler: () => 'failure' });
+    await sim.iommu.attachDevice(d, pri);
+    const first = await sim.dma(pri, { addr: 0x5000n, access: 'read' });
+    expect(!first.ok && first.fault.recoverable).toBe(true);
+    const second = await sim.dma(pri, { addr: 0x6000n, access: 'read' });
+    expect(!second.ok && second.fault).toMatchObject({ recoverable: false, recorded: true });
+  });
+
+  it('rejects a response to a group that is not pending (EINVAL)', async () => {
+    const { sim, pri } = await start();
+    await expectRejectsCode(sim.iommu.pageResponse(pri, { grpid: 3, code: 'success' }), 'EINVAL');
+  });
+});
