@@ -476,6 +476,7 @@ export class IommuApi {
     if (cur === domain) return;
     await this.forEachPasidDevice(st, op, (d) => this.setPasid(d, pasid, domain, cur, op), (d) => this.setPasid(d, pasid, cur, domain, 'rollback'));
     st.pasids.set(pasid, domain);
+    for (const d of st.group.devices) await this.iopf?.abortPending(d, pasid);
   }
 
   /** iommu_detach_device_pasid: never fails; a PASID not attached to `domain` is left alone. */
@@ -487,6 +488,7 @@ export class IommuApi {
     for (const d of st.group.devices) {
       if (d.maxPasids > 0 && !st.resetting.has(d.rid)) await this.setPasid(d, pasid, undefined, domain, 'detachDevicePasid');
     }
+    for (const d of st.group.devices) await this.iopf?.abortPending(d, pasid);
   }
 
   // --- device reset / recovery ---
@@ -663,6 +665,7 @@ export class IommuApi {
       if (nofail) this.core.failNth.paused--;
     }
     st.domain = domain;
+    for (const dev of st.group.devices) await this.iopf?.abortPending(dev, undefined);
     await this.pollFlushQueues();
   }
 

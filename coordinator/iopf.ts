@@ -12,9 +12,11 @@
  * handler; a handler that throws gets FAILURE; `pageResponse` (EINVAL when no such group is
  * pending) answering with the VT-d page group response descriptor (0x9), after which the
  * device retries (SUCCESS) or gives up.
+ * Pending groups of a (device, PASID) are answered INVALID when its domain is detached or
+ * replaced (a handler's late answer is dropped).
  * Does not model (the fault issue adds them): multi-request groups and their sticky
- * errors, per-device fault handlers, automatic INVALID on detach/replace, drain on PASID
- * teardown, the response timeout of seed 002, queue overflow handling.
+ * errors, per-device fault handlers, drain on PASID teardown, the response timeout of
+ * seed 002, queue overflow handling.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -74,6 +76,17 @@ export class Iopf {
       type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
       pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,
     }]);
+  }
+
+  /**
+   * Answers INVALID to every pending group of `dev` at `pasid` (undefined: the RID), as the
+   * kernel does when the domain there is detached or replaced; a handler's late answer is
+   * then dropped.
+   */
+  async abortPending(dev: Device, pasid: number | undefined): Promise<void> {
+    for (const g of [...this.pending.values()]) {
+      if (g.dev === dev && g.pasid === pasid) await this.pageResponse(dev, { pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
+    }
   }
 
   complete(): void {

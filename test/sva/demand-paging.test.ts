@@ -108,3 +108,37 @@ describe('page requests to other domains', () => {
     await expectRejectsCode(sim.iommu.pageResponse(pri, { grpid: 3, code: 'success' }), 'EINVAL');
   });
 });
+
+describe('pending page requests and domain changes', () => {
+  it('answers INVALID for a pending group when its domain is detached; the handler\'s late answer is dropped', async () => {
+    const { sim, pri } = await start();
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let called!: () => void;
+    const reached = new Promise<void>((r) => { called = r; });
+    const d = sim.iommu.domainAlloc('paging', { iopfHandler: async () => { called(); await held; return 'success'; } });
+    await sim.iommu.attachDevicePasid(d, pri, 4);
+    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read', pasid: 4 });
+    await reached; // the group is pending in the handler
+    await sim.iommu.detachDevicePasid(d, pri, 4);
+    const r = await dma;
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+    release();
+    await new Promise((res) => setTimeout(res, 20));
+    await expect(sim.iommu.pageResponse(pri, { pasid: 4, grpid: 0, code: 'success' })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('answers INVALID for a pending RID group when the group\'s domain is replaced', async () => {
+    const { sim, pri } = await start();
+    let called!: () => void;
+    const reached = new Promise<void>((r) => { called = r; });
+    const d1 = sim.iommu.domainAlloc('paging', { iopfHandler: () => { called(); return new Promise<'success'>(() => {}); } });
+    const d2 = sim.iommu.domainAlloc('paging');
+    await sim.iommu.attachDevice(d1, pri);
+    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read' });
+    await reached;
+    await sim.iommu.replaceGroupDomain(pri.group, d2);
+    const r = await dma;
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+  });
+});
