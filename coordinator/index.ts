@@ -32,3 +32,4 @@ export { Mm } from './mm.js';
 export type { MmProt, MmapOptions, MmNotifier, MmState } from './mm.js';
 export { SvaHandle } from './sva.js';
 export { Vm, VmManager } from './vm.js';
+export type { PageRequest, PageRequestGroup, ResponseCode, IopfHandler, DeviceFault, DeviceFaultHandler } from './iopf.js';

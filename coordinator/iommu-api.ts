@@ -39,7 +39,7 @@ import type { Mm } from './mm.js';
 import { type PasidAllocator, type PasidDevice, type PasidPolicy, createPasidAllocator } from './pasid-allocator.js';
 import { Ioasid, IoasidPasidAllocator, INVALID_IOASID, svaAllocPasid } from './ioasid.js';
 import { Sva, SvaHandle } from './sva.js';
-import type { Iopf, IopfHandler, ResponseCode } from './iopf.js';
+import type { DeviceFaultHandler, Iopf, IopfHandler, ResponseCode } from './iopf.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType } from './domain.js';
 import { DomainMapping, IotlbGather } from './domain-mapping.js';
@@ -307,6 +307,17 @@ export class IommuApi {
     this.core.checkDevice(dev, 'pageResponse');
     if (!this.iopf) throw simError('EOPNOTSUPP', 'pageResponse', 'no-iopf');
     return this.iopf.pageResponse(dev, r);
+  }
+
+  registerDeviceFaultHandler(dev: Device, handler: DeviceFaultHandler, data?: unknown): void {
+    this.core.checkDevice(dev, 'registerDeviceFaultHandler');
+    this.iopf!.registerDeviceFaultHandler(dev, handler, data);
+  }
+
+  /** Never fails; pending groups of the device are answered INVALID. */
+  unregisterDeviceFaultHandler(dev: Device): Promise<void> {
+    this.core.checkDevice(dev, 'unregisterDeviceFaultHandler');
+    return this.iopf!.unregisterDeviceFaultHandler(dev);
   }
 
   private iopf?: Iopf;

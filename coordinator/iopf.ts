@@ -14,9 +14,13 @@
  * device retries (SUCCESS) or gives up.
  * Pending groups of a (device, PASID) are answered INVALID when its domain is detached or
  * replaced (a handler's late answer is dropped).
+ * A per-device fault handler (iommu_register_device_fault_handler; one per device, EBUSY
+ * for a second) receives the device's page-request groups and unrecoverable faults; the
+ * groups it gets are answered with pageResponse, and unregistering answers the ones still
+ * pending INVALID (iopf_queue_remove_device).
  * Does not model (the fault issue adds them): multi-request groups and their sticky
- * errors, per-device fault handlers, drain on PASID teardown, the response timeout of
- * seed 002, queue overflow handling.
+ * errors, drain on PASID teardown, the response timeout of seed 002, queue overflow
+ * handling.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -30,6 +34,9 @@ export type Perm = { read?: boolean; write?: boolean; exec?: boolean; priv?: boo
 export interface PageRequest { dev: Device; pasid?: number; grpid: number; addr: bigint; perm: Perm; last: boolean }
 export interface PageRequestGroup { dev: Device; pasid?: number; grpid: number; faults: PageRequest[] }
 export type IopfHandler = (g: PageRequestGroup) => ResponseCode | Promise<ResponseCode>;
+/** What a per-device fault handler receives (iommu_register_device_fault_handler). */
+export type DeviceFault = { type: 'page-request'; group: PageRequestGroup } | { type: 'fault'; record: unknown };
+export type DeviceFaultHandler = (fault: DeviceFault, data: unknown) => void;
 
 const CODE: Record<ResponseCode, number> = { success: RESP_SUCCESS, invalid: RESP_INVALID, failure: RESP_FAILURE };
 
@@ -43,6 +50,34 @@ export class Iopf {
   private readonly subject = new Subject<PageRequestGroup>();
   readonly pageRequests$: Observable<PageRequestGroup> = this.subject.asObservable();
   private readonly pending = new Map<string, PageRequestGroup>();
+  private readonly deviceHandlers = new Map<Device, { handler: DeviceFaultHandler; data: unknown }>();
+
+  /** iommu_register_device_fault_handler: one per device (EBUSY for a second). */
+  registerDeviceFaultHandler(dev: Device, handler: DeviceFaultHandler, data?: unknown): void {
+    const op = 'registerDeviceFaultHandler';
+    if (typeof handler !== 'function') throw simError('EINVAL', op, 'bad-handler');
+    if (this.deviceHandlers.has(dev)) throw simError('EBUSY', op, 'handler-registered', dev.bdf);
+    this.deviceHandlers.set(dev, { handler, data });
+  }
+
+  /** Unregisters; every group still pending for the device is answered INVALID (iopf_queue_remove_device). */
+  async unregisterDeviceFaultHandler(dev: Device): Promise<void> {
+    if (!this.deviceHandlers.delete(dev)) return;
+    for (const g of [...this.pending.values()]) {
+      if (g.dev === dev) await this.pageResponse(dev, { pasid: g.pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
+    }
+  }
+
+  /** Hands an unrecoverable fault to the device's handler, if it has one. */
+  reportFault(dev: Device | undefined, record: unknown): void {
+    const h = dev && this.deviceHandlers.get(dev);
+    if (!h) return;
+    try {
+      h.handler({ type: 'fault', record }, h.data);
+    } catch {
+      // A handler's exception is the handler's problem.
+    }
+  }
 
   constructor(private readonly topology: Topology, private readonly hooks: IopfHooks) {}
 
@@ -94,6 +129,17 @@ export class Iopf {
   }
 
   private async dispatch(g: PageRequestGroup): Promise<void> {
+    // A device fault handler takes the group and answers it later with pageResponse.
+    const dh = this.deviceHandlers.get(g.dev);
+    if (dh) {
+      try {
+        dh.handler({ type: 'page-request', group: g }, dh.data);
+        return;
+      } catch {
+        await this.pageResponse(g.dev, { pasid: g.pasid, grpid: g.grpid, code: 'failure' }).catch(() => {});
+        return;
+      }
+    }
     const domain = this.hooks.domainAt(g.dev, g.pasid);
     let code: ResponseCode = 'invalid';
     if (domain?.iopfHandler) {

@@ -282,6 +282,7 @@ export class Simulator implements SimulatorCore {
         addr: r.addr, perm: r.read ? { read: true } : { write: true }, modelledNs,
       };
       if (r.pasidPresent) rec.pasid = r.pasid;
+      this.iopf.reportFault(rec.dev, rec);
       this.faultSubject.next(rec);
       this.eventSubject.next({ type: 'fault', record: rec });
     },

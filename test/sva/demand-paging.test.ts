@@ -142,3 +142,42 @@ describe('pending page requests and domain changes', () => {
     expect(!r.ok && r.fault.recoverable).toBe(true);
   });
 });
+
+describe('per-device fault handlers', () => {
+  it('receive the device\'s page requests and unrecoverable faults; a group is answered with pageResponse', async () => {
+    const { sim, pri, plain } = await start();
+    const got: { type: string }[] = [];
+    const d = sim.iommu.domainAlloc('paging');
+    await sim.iommu.attachDevice(d, pri);
+    sim.iommu.registerDeviceFaultHandler(pri, (f, data) => {
+      got.push(f);
+      expect(data).toBe('cookie');
+      if (f.type === 'page-request') {
+        void sim!.iommu.map(d, f.group.faults[0].addr, 0x9_0000_0000n, 0x1000n, RW)
+          .then(() => sim!.iommu.pageResponse(pri, { pasid: f.group.pasid, grpid: f.group.grpid, code: 'success' }));
+      }
+    }, 'cookie');
+    expect(() => sim.iommu.registerDeviceFaultHandler(pri, () => {})).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    const r = await sim.dma(pri, { addr: 0x5000n, access: 'read' });
+    expect(r.ok && r.paddr).toBe(0x9_0000_0000n);
+    expect(got.map((f) => f.type)).toEqual(['page-request']);
+    // An unrecoverable fault of the device (a supervisor request its PASID entry refuses) reaches it too.
+    sim.iommu.registerDeviceFaultHandler(plain, (f) => got.push(f));
+    await sim.dma(plain, { addr: 0x5000n, access: 'read' });
+    await sim.stats();
+    expect(got.map((f) => f.type)).toEqual(['page-request', 'fault']);
+  });
+
+  it('answer INVALID to the still-pending groups when unregistered (iopf_queue_remove_device)', async () => {
+    const { sim, pri } = await start();
+    let seen!: () => void;
+    const reached = new Promise<void>((r) => { seen = r; });
+    sim.iommu.registerDeviceFaultHandler(pri, () => seen()); // never answers
+    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read' });
+    await reached;
+    await sim.iommu.unregisterDeviceFaultHandler(pri);
+    const r = await dma;
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+    await sim.iommu.unregisterDeviceFaultHandler(pri); // never fails
+  });
+});
