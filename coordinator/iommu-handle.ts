@@ -69,6 +69,8 @@ export interface HandleEvents {
 /** Bounded spin after a submission, catching completions of an awake worker (µs). */
 const SUBMIT_SPIN_US = 50;
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 export class IommuHandle {
   readonly worker: Worker;
   readonly cmd: SpscRing;
@@ -139,6 +141,8 @@ export class IommuHandle {
       switch (m.type) {
         case 'ready': readyResolve(); break;
         case 'stats': case 'test':
+          // Whatever the worker put on its rings before answering is drained first.
+          this.drain();
           this.requests.get(m.id)?.(m.type === 'stats' ? m.stats : m.result);
           this.requests.delete(m.id);
           this.rejecters.delete(m.id);
@@ -199,7 +203,7 @@ export class IommuHandle {
     this.workerBell.ring();
   }
 
-  request<T>(m: { type: 'stats' } | { type: 'test'; op: 'iotlb-entries' | 'crash' | 'hang' }): Promise<T> {
+  request<T>(m: { type: 'stats' } | DistributiveOmit<Extract<ToWorker, { type: 'test' }>, 'id'>): Promise<T> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextReq++;
     this.noteSubmit();

@@ -5,7 +5,9 @@
  * for a request without PASID — and are answered with exactly one page group response
  * through the invalidation queue.
  *
- * Models: one group per request (the devices modelled send single-page groups, LPIG set);
+ * Models: page-request groups (SEMANTICS.md §3.4): requests without LAST_PAGE kept as
+ * partials, the group formed at its last page with the partials of the same grpid and
+ * answered once (the modelled devices send single-page groups; tests inject longer ones);
  * the `pageRequests$` stream; dispatch to the domain's iopf handler (an SVA domain's is
  * its process's fault path, mm.handleFault: SUCCESS when the page could be made present
  * with the access allowed, INVALID otherwise); INVALID when there is no domain or no
@@ -18,9 +20,9 @@
  * for a second) receives the device's page-request groups and unrecoverable faults; the
  * groups it gets are answered with pageResponse, and unregistering answers the ones still
  * pending INVALID (iopf_queue_remove_device).
- * Does not model (the fault issue adds them): multi-request groups and their sticky
- * errors, drain on PASID teardown, the response timeout of seed 002, queue overflow
- * handling.
+ * iopf_queue_discard_partial and iopf_queue_remove_device as test hooks.
+ * Does not model (the fault issue adds them): drain on PASID teardown, the response
+ * timeout of seed 002, queue overflow handling.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -50,6 +52,7 @@ export class Iopf {
   private readonly subject = new Subject<PageRequestGroup>();
   readonly pageRequests$: Observable<PageRequestGroup> = this.subject.asObservable();
   private readonly pending = new Map<string, PageRequestGroup>();
+  private readonly partials = new Map<string, PageRequest[]>();
   private readonly deviceHandlers = new Map<Device, { handler: DeviceFaultHandler; data: unknown }>();
 
   /** iommu_register_device_fault_handler: one per device (EBUSY for a second). */
@@ -91,11 +94,40 @@ export class Iopf {
       perm: { read: r.read, write: r.write, exec: r.exe, priv: r.pm },
     };
     if (pasid !== undefined) req.pasid = pasid;
-    const group: PageRequestGroup = { dev, grpid: r.prgIndex, faults: [req] };
+    const key = this.key(dev, pasid, r.prgIndex);
+    if (!r.lpig) {
+      // A partial: kept until the last page of its group arrives; no response for it.
+      const list = this.partials.get(key) ?? [];
+      list.push(req);
+      this.partials.set(key, list);
+      return;
+    }
+    const group: PageRequestGroup = { dev, grpid: r.prgIndex, faults: [...(this.partials.get(key) ?? []), req] };
+    this.partials.delete(key);
     if (pasid !== undefined) group.pasid = pasid;
-    this.pending.set(this.key(dev, pasid, r.prgIndex), group);
+    this.pending.set(key, group);
     this.subject.next(group);
     void this.dispatch(group);
+  }
+
+  /** iopf_queue_discard_partial: drops the partial groups of one IOMMU's devices (no response). */
+  discardPartial(iommu: number): number {
+    let n = 0;
+    for (const [k, list] of this.partials) {
+      if (list[0].dev.iommu === iommu) {
+        this.partials.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** iopf_queue_remove_device: every pending group of the device answered INVALID, partials freed. */
+  async removeDevice(dev: Device): Promise<void> {
+    for (const [k, list] of this.partials) if (list[0].dev === dev) this.partials.delete(k);
+    for (const g of [...this.pending.values()]) {
+      if (g.dev === dev) await this.pageResponse(dev, { pasid: g.pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
+    }
   }
 
   /** iommu_page_response: answers a pending group once. */

@@ -57,7 +57,15 @@ function main(start: StartMessage): void {
         if (!start.config.testHooks) throw new Error(`test hook '${m.op}' without testHooks`);
         if (m.op === 'crash') throw new Error('crash requested by test hook');
         if (m.op === 'hang') for (;;) { /* stops answering, as a wedged worker would */ }
-        post({ type: 'test', id: m.id, result: iommu.translator.iotlb.entries() });
+        if (m.op === 'inject-page-request') {
+          post({ type: 'test', id: m.id, result: iommu.pageRequests.inject(m.req, iommu.clockNs) });
+        } else if (m.op === 'inject-fault') {
+          const f = m.fault;
+          const rec = iommu.events.record(f.rid, f.pasid, Number(f.addr & 0xffffffffn), Number(f.addr >> 32n), f.reason, f.write, iommu.clockNs);
+          post({ type: 'test', id: m.id, result: rec });
+        } else {
+          post({ type: 'test', id: m.id, result: iommu.translator.iotlb.entries() });
+        }
         break;
       case 'shutdown': stop = true; break;
       case 'start': break;

@@ -71,6 +71,20 @@ export class PageRequestQueue {
     return d;
   }
 
+  /** A page request a test makes the device send (no DMA waits on it). False when the queue was full. */
+  inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean }, stampNs: number): boolean {
+    writePageRequest(this.scratch, 0, {
+      pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0, exe: r.exec, pm: r.priv,
+      read: r.read, write: r.write, lpig: r.last, prgIndex: r.prgIndex & PRG_INDEX_MAX, addr: r.addr & ~0xfffn, privData0: 0n, privData1: 0n,
+    });
+    if (!this.ring.pushOrOverflow(this.scratch, stampNs)) {
+      this.lost++;
+      return false;
+    }
+    this.requests++;
+    return true;
+  }
+
   get pending(): number {
     return this.parked.size;
   }

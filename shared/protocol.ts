@@ -45,6 +45,9 @@ export type ToWorker =
   | { type: 'arena-chunk'; index: number; sab: SharedArrayBuffer }
   | { type: 'stats'; id: number }
   | { type: 'test'; id: number; op: 'iotlb-entries' | 'crash' | 'hang' }
+  /** Test hooks: the device sends a page request / the IOMMU records a fault, as hardware would. */
+  | { type: 'test'; id: number; op: 'inject-page-request'; req: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean } }
+  | { type: 'test'; id: number; op: 'inject-fault'; fault: { rid: number; pasid: number; addr: bigint; reason: number; write: boolean } }
   | { type: 'shutdown' };
 
 export interface WorkerStats {

@@ -1,0 +1,88 @@
+/**
+ * I/O page-fault groups and the test hooks that raise hardware events (SEMANTICS.md §3.4):
+ * partial requests, one response per group, sticky errors in the SVA handler, the iopf
+ * queue's discard-partial and remove-device, injected unrecoverable faults.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type PageRequestGroup, Simulator, type FaultRecord } from 'iommu-sim';
+import { expectRejectsCode } from '../e2e/helpers.js';
+
+const RW = { read: true, write: true } as const;
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+async function start() {
+  sim = await Simulator.start({ testHooks: true, topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0', pri: true }] } });
+  return { sim, dev: sim.topology.devices[0] };
+}
+
+describe('page-request groups', () => {
+  it('keep requests without LAST_PAGE as partials and deliver the whole group at its last page, answered once', async () => {
+    const { sim, dev } = await start();
+    const groups: PageRequestGroup[] = [];
+    sim.iommu.registerDeviceFaultHandler(dev, (f) => { if (f.type === 'page-request') groups.push(f.group); });
+    await sim.test.injectPageRequest(dev, { pasid: 3, grpid: 5, last: false, addr: 0x1000n, perm: { read: true } });
+    await sim.test.injectPageRequest(dev, { pasid: 3, grpid: 5, last: false, addr: 0x2000n, perm: { read: true } });
+    expect(groups).toHaveLength(0);
+    await sim.test.injectPageRequest(dev, { pasid: 3, grpid: 5, last: true, addr: 0x3000n, perm: { write: true } });
+    expect(groups).toHaveLength(1);
+    expect(groups[0].faults.map((f) => f.addr)).toEqual([0x1000n, 0x2000n, 0x3000n]);
+    expect(groups[0]).toMatchObject({ dev, pasid: 3, grpid: 5 });
+    await sim.iommu.pageResponse(dev, { pasid: 3, grpid: 5, code: 'success' });
+    await expectRejectsCode(sim.iommu.pageResponse(dev, { pasid: 3, grpid: 5, code: 'success' }), 'EINVAL');
+  });
+
+  it('stop at the first fault the SVA handler cannot serve (sticky errors) and answer INVALID', async () => {
+    const { sim, dev } = await start();
+    const mm = sim.mm.create();
+    const va = mm.mmap({ length: 0x2000n, prot: RW });
+    await sim.iommu.svaBindDevice(dev, mm);
+    const answers: string[] = [];
+    const sub = sim.events$.subscribe((e) => { if (e.type === 'page-request') answers.push('request'); });
+    await sim.test.injectPageRequest(dev, { pasid: 1, grpid: 9, last: false, addr: va, perm: { write: true } });
+    await sim.test.injectPageRequest(dev, { pasid: 1, grpid: 9, last: false, addr: 0x10_0000_0000n, perm: { read: true } });
+    await sim.test.injectPageRequest(dev, { pasid: 1, grpid: 9, last: true, addr: va + 0x1000n, perm: { read: true } });
+    sub.unsubscribe();
+    expect(answers).toEqual(['request']);
+    expect(mm.physOf(va)).toBeDefined(); // served before the error
+    expect(mm.physOf(va + 0x1000n)).toBeUndefined(); // not served after it
+    await new Promise((r) => setTimeout(r, 10));
+    await expectRejectsCode(sim.iommu.pageResponse(dev, { pasid: 1, grpid: 9, code: 'success' }), 'EINVAL'); // already answered
+  });
+});
+
+describe('the iopf queue hooks', () => {
+  it('discard partial groups without answering (iopf_queue_discard_partial)', async () => {
+    const { sim, dev } = await start();
+    const groups: PageRequestGroup[] = [];
+    sim.iommu.registerDeviceFaultHandler(dev, (f) => { if (f.type === 'page-request') groups.push(f.group); });
+    await sim.test.injectPageRequest(dev, { grpid: 2, last: false, addr: 0x1000n, perm: { read: true } });
+    expect(sim.test.iopfQueueDiscardPartial(0)).toBe(1);
+    await sim.test.injectPageRequest(dev, { grpid: 2, last: true, addr: 0x2000n, perm: { read: true } });
+    expect(groups[0].faults.map((f) => f.addr)).toEqual([0x2000n]);
+  });
+
+  it('answer INVALID to every pending group of a removed device (iopf_queue_remove_device)', async () => {
+    const { sim, dev } = await start();
+    sim.iommu.registerDeviceFaultHandler(dev, () => {}); // holds every group
+    await sim.test.injectPageRequest(dev, { grpid: 4, last: true, addr: 0x1000n, perm: { read: true } });
+    await sim.test.iopfQueueRemoveDevice(dev);
+    await expectRejectsCode(sim.iommu.pageResponse(dev, { grpid: 4, code: 'success' }), 'EINVAL');
+  });
+
+  it('inject an unrecoverable fault that reaches faults$ and the device handler', async () => {
+    const { sim, dev } = await start();
+    const seen: FaultRecord[] = [];
+    const got: string[] = [];
+    sim.iommu.registerDeviceFaultHandler(dev, (f) => got.push(f.type));
+    const sub = sim.faults$.subscribe((f) => seen.push(f));
+    await sim.test.injectFault(dev, { type: 'dma-unrecov', reason: 'permission', pasid: 7, addr: 0x4000n, perm: { write: true } });
+    sub.unsubscribe();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ dev, reason: 'permission', pasid: 7, addr: 0x4000n, perm: { write: true } });
+    expect(got).toEqual(['fault']);
+  });
+});
