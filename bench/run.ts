@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   translate: () => import('./translate.js'),
   invalidation: () => import('./invalidation.js'),
   memory: () => import('./memory.js'),
+  'fault-storm': () => import('./fault-storm.js'),
   topology: () => import('./topology.js'),
   'pasid-alloc': () => import('./pasid-alloc.js'),
 };
