@@ -14,15 +14,17 @@
  * handler; a handler that throws gets FAILURE; `pageResponse` (EINVAL when no such group is
  * pending) answering with the VT-d page group response descriptor (0x9), after which the
  * device retries (SUCCESS) or gives up.
- * Pending groups of a (device, PASID) are answered INVALID when its domain is detached or
- * replaced (a handler's late answer is dropped).
+ * When the domain of a (device, PASID) is detached or replaced, the page request queue is
+ * drained first and every pending group and partial of that (device, PASID) is answered
+ * INVALID or dropped, so no stale request reaches the next owner of the PASID (a handler's
+ * late answer is dropped).
  * A per-device fault handler (iommu_register_device_fault_handler; one per device, EBUSY
  * for a second) receives the device's page-request groups and unrecoverable faults; the
  * groups it gets are answered with pageResponse, and unregistering answers the ones still
  * pending INVALID (iopf_queue_remove_device).
  * iopf_queue_discard_partial and iopf_queue_remove_device as test hooks.
- * Does not model (the fault issue adds them): drain on PASID teardown, the response
- * timeout of seed 002, queue overflow handling.
+ * Does not model (the fault issue adds them): the response timeout of seed 002, queue
+ * overflow as hardware reports it.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -46,6 +48,8 @@ export interface IopfHooks {
   domainAt(dev: Device, pasid: number | undefined): Domain | undefined;
   /** Queues descriptors on one IOMMU's invalidation queue. */
   submit(iommu: number, descs: InvDesc[]): Promise<void>;
+  /** Takes in whatever one IOMMU's queues hold now (page requests included). */
+  drain(iommu: number): void;
 }
 
 export class Iopf {
@@ -151,6 +155,9 @@ export class Iopf {
    * then dropped.
    */
   async abortPending(dev: Device, pasid: number | undefined): Promise<void> {
+    // Drain first: requests still in the hardware queue belong to the old owner too.
+    this.hooks.drain(dev.iommu);
+    for (const [k, list] of this.partials) if (list[0].dev === dev && list[0].pasid === pasid) this.partials.delete(k);
     for (const g of [...this.pending.values()]) {
       if (g.dev === dev && g.pasid === pasid) await this.pageResponse(dev, { pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
     }

@@ -137,6 +137,7 @@ export class Simulator implements SimulatorCore {
     this.iopf = new Iopf(this.topology, {
       domainAt: (dev, pasid) => (pasid === undefined ? this.iommu.getDomainForDev(dev) : this.iommu.getDomainForDevPasid(dev, pasid)),
       submit: async (iommu, descs) => { await this.handles[iommu].submit(descs, this.clock.now); },
+      drain: (iommu) => { this.handles[iommu].drain(); },
     });
     this.iommu.attachIopf(this.iopf);
     this.pageRequests$ = this.iopf.pageRequests$;

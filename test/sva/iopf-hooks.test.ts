@@ -86,3 +86,21 @@ describe('the iopf queue hooks', () => {
     expect(got).toEqual(['fault']);
   });
 });
+
+describe('PASID teardown', () => {
+  it('drops the partials and answers the pending groups of a PASID whose domain is detached, so its next owner sees none', async () => {
+    const { sim, dev } = await start();
+    const d = sim.iommu.domainAlloc('paging', { iopfHandler: () => new Promise(() => {}) }); // never answers
+    await sim.iommu.attachDevicePasid(d, dev, 4);
+    await sim.test.injectPageRequest(dev, { pasid: 4, grpid: 1, last: true, addr: 0x1000n, perm: { read: true } });
+    await sim.test.injectPageRequest(dev, { pasid: 4, grpid: 2, last: false, addr: 0x2000n, perm: { read: true } });
+    await sim.iommu.detachDevicePasid(d, dev, 4);
+    await expectRejectsCode(sim.iommu.pageResponse(dev, { pasid: 4, grpid: 1, code: 'success' }), 'EINVAL');
+    // The next owner of PASID 4 gets only its own requests: the old partial of group 2 is gone.
+    const groups: PageRequestGroup[] = [];
+    sim.iommu.registerDeviceFaultHandler(dev, (f) => { if (f.type === 'page-request') groups.push(f.group); });
+    await sim.iommu.attachDevicePasid(sim.iommu.domainAlloc('paging'), dev, 4);
+    await sim.test.injectPageRequest(dev, { pasid: 4, grpid: 2, last: true, addr: 0x3000n, perm: { read: true } });
+    expect(groups.map((g) => g.faults.map((f) => f.addr))).toEqual([[0x3000n]]);
+  });
+});
