@@ -23,8 +23,11 @@
  * groups it gets are answered with pageResponse, and unregistering answers the ones still
  * pending INVALID (iopf_queue_remove_device).
  * iopf_queue_discard_partial and iopf_queue_remove_device as test hooks.
- * Does not model (the fault issue adds them): the response timeout of seed 002, queue
- * overflow as hardware reports it.
+ * The response timeout of seed 002 (an option, off by default as in mainline): a group
+ * unanswered for `responseTimeoutMs` of host time is answered FAILURE; a later answer is
+ * refused (EINVAL) and counted. Host time on purpose: it guards against handlers — guests
+ * — that never answer.
+ * Does not model (the fault issue adds it): queue overflow as hardware reports it.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -57,6 +60,13 @@ export class Iopf {
   readonly pageRequests$: Observable<PageRequestGroup> = this.subject.asObservable();
   private readonly pending = new Map<string, PageRequestGroup>();
   private readonly partials = new Map<string, PageRequest[]>();
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Groups failed by the response timeout, and answers that came after it. */
+  timedOut = 0;
+  lateResponses = 0;
+  private readonly expired = new Set<string>();
+  /** Host-time limit for answering a group (seed 002's proposal); undefined = none, as mainline. */
+  responseTimeoutMs: number | undefined;
   private readonly deviceHandlers = new Map<Device, { handler: DeviceFaultHandler; data: unknown }>();
 
   /** iommu_register_device_fault_handler: one per device (EBUSY for a second). */
@@ -110,6 +120,16 @@ export class Iopf {
     this.partials.delete(key);
     if (pasid !== undefined) group.pasid = pasid;
     this.pending.set(key, group);
+    this.expired.delete(key);
+    if (this.responseTimeoutMs !== undefined) {
+      this.timers.set(key, setTimeout(() => {
+        this.timers.delete(key);
+        if (this.pending.get(key) !== group) return;
+        this.timedOut++;
+        this.expired.add(key);
+        void this.pageResponse(dev, { pasid, grpid: r.prgIndex, code: 'failure' }).catch(() => {});
+      }, this.responseTimeoutMs));
+    }
     this.subject.next(group);
     void this.dispatch(group);
   }
@@ -139,7 +159,15 @@ export class Iopf {
     const op = 'pageResponse';
     const key = this.key(dev, r.pasid, r.grpid);
     const g = this.pending.get(key);
-    if (!g) throw simError('EINVAL', op, 'no-such-group', `${dev.bdf} pasid ${r.pasid ?? '-'} grpid ${r.grpid}`);
+    if (!g) {
+      if (this.expired.delete(key)) this.lateResponses++;
+      throw simError('EINVAL', op, 'no-such-group', `${dev.bdf} pasid ${r.pasid ?? '-'} grpid ${r.grpid}`);
+    }
+    const timer = this.timers.get(key);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.timers.delete(key);
+    }
     const code = CODE[r.code];
     if (code === undefined) throw simError('EINVAL', op, 'bad-code', String(r.code));
     this.pending.delete(key);
@@ -164,6 +192,8 @@ export class Iopf {
   }
 
   complete(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
     this.subject.complete();
   }
 

@@ -48,6 +48,8 @@ export interface SimulatorOptions {
   hostTimeoutMs?: number;
   /** Capacity of table memory in bytes. Default 16 GiB (committed only as used). */
   arenaBytes?: number;
+  /** Seed 002's page-response timeout in host ms (off by default, as in mainline). */
+  iopfResponseTimeoutMs?: number;
   /**
    * Type of every group's default domain, as iommu.passthrough / iommu.strict choose it:
    * 'dma' (strict, the default), 'dma-fq' (lazy) or 'identity'. Untrusted devices get 'dma'.
@@ -88,6 +90,8 @@ export type DmaResult =
 
 export interface SimStats {
   iommus: WorkerStats[];
+  /** Page-request groups failed by the response timeout, and answers that came after it. */
+  iopf: { timedOut: number; lateResponses: number };
   tables: { bytesInUse: number; peakBytes: number; reservedBytes: number };
   faults: number;
   eventsLost: number;
@@ -139,6 +143,7 @@ export class Simulator implements SimulatorCore {
       submit: async (iommu, descs) => { await this.handles[iommu].submit(descs, this.clock.now); },
       drain: (iommu) => { this.handles[iommu].drain(); },
     });
+    this.iopf.responseTimeoutMs = options.iopfResponseTimeoutMs;
     this.iommu.attachIopf(this.iopf);
     this.pageRequests$ = this.iopf.pageRequests$;
     this.pageRequests$.subscribe((group) => this.eventSubject.next({ type: 'page-request', group }));
@@ -249,6 +254,7 @@ export class Simulator implements SimulatorCore {
     return {
       iommus: await Promise.all(this.handles.map((h) => h.stats())),
       tables: { bytesInUse: this.frames.bytesInUse, peakBytes: this.frames.peakBytes, reservedBytes: this.frames.bytesReserved },
+      iopf: { timedOut: this.iopf.timedOut, lateResponses: this.iopf.lateResponses },
       faults: this.faultCount,
       eventsLost: this.lostCount,
     };
@@ -423,6 +429,9 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   if (o.semantics !== undefined && o.semantics !== 'latest' && o.semantics !== 'v5') throw simError('EINVAL', op, 'bad-semantics', `semantics '${String(o.semantics)}'`);
   if (o.pasidPolicy !== undefined && o.pasidPolicy !== 'global' && o.pasidPolicy !== 'per-device') throw simError('EINVAL', op, 'bad-pasid-policy', String(o.pasidPolicy));
   if (o.defaultDomain !== undefined && !['dma', 'dma-fq', 'identity'].includes(o.defaultDomain)) throw simError('EINVAL', op, 'bad-default-domain', String(o.defaultDomain));
+  if (o.iopfResponseTimeoutMs !== undefined && !(o.iopfResponseTimeoutMs > 0 && Number.isFinite(o.iopfResponseTimeoutMs))) {
+    throw simError('EINVAL', op, 'bad-iopf-timeout', `iopfResponseTimeoutMs: ${o.iopfResponseTimeoutMs}`);
+  }
   const t = o.topology;
   if (typeof t !== 'object' || t === null) throw simError('EINVAL', op, 'bad-topology', 'topology is required');
   const specs: IommuOptions[] = typeof t.iommus === 'number' ? Array.from({ length: t.iommus }, () => ({})) : (t.iommus as IommuOptions[]);

@@ -104,3 +104,26 @@ describe('PASID teardown', () => {
     expect(groups.map((g) => g.faults.map((f) => f.addr))).toEqual([[0x3000n]]);
   });
 });
+
+describe('the page-response timeout (seed 002, an option)', () => {
+  it('fails a group nobody answers in time, and refuses and counts the late answer', async () => {
+    sim = await Simulator.start({ testHooks: true, iopfResponseTimeoutMs: 50, topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0', pri: true }] } });
+    const dev = sim.topology.devices[0];
+    sim.iommu.registerDeviceFaultHandler(dev, () => {}); // a guest that never answers
+    const dma = sim.dma(dev, { addr: 0x5000n, access: 'read' });
+    const r = await dma;
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+    expect((await sim.stats()).iopf.timedOut).toBe(1);
+    await expectRejectsCode(sim.iommu.pageResponse(dev, { grpid: 0, code: 'success' }), 'EINVAL');
+    expect((await sim.stats()).iopf).toEqual({ timedOut: 1, lateResponses: 1 });
+  });
+
+  it('is off by default: an unanswered group stays pending', async () => {
+    const { sim, dev } = await start();
+    sim.iommu.registerDeviceFaultHandler(dev, () => {});
+    await sim.test.injectPageRequest(dev, { grpid: 6, last: true, addr: 0x1000n, perm: { read: true } });
+    await new Promise((res) => setTimeout(res, 100));
+    await sim.iommu.pageResponse(dev, { grpid: 6, code: 'success' }); // still pending
+    expect((await sim.stats()).iopf.timedOut).toBe(0);
+  });
+});
