@@ -1,7 +1,8 @@
 /**
  * The package entry point: everything users import from 'iommu-sim'.
  */
-export { Simulator, TestHooks } from './simulator.js';
+export { Simulator } from './simulator.js';
+export { TestHooks } from './test-hooks.js';
 export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats } from './simulator.js';
 export { Device, Group, Topology } from './topology.js';
 export type { DeviceSpec, TopologySpec } from './topology.js';

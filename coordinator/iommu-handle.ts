@@ -88,7 +88,7 @@ export class IommuHandle {
   private readonly dmas = new Map<number, PendingDma>();
   private nextTag = 1;
   private nextReq = 1;
-  private readonly requests = new Map<number, (v: unknown) => void>();
+  private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private submitChain: Promise<unknown> = Promise.resolve();
   private failed: SimError | undefined;
   /** Aborts of the submissions waiting for ring space (pending work: fail() rejects them). */
@@ -101,7 +101,7 @@ export class IommuHandle {
 
   constructor(
     readonly cfg: ResolvedIommuConfig,
-    private readonly alloc: FrameAllocator,
+    alloc: FrameAllocator,
     rootTableFrame: number,
     readonly coordBell: Doorbell,
     private readonly events: HandleEvents,
@@ -143,9 +143,8 @@ export class IommuHandle {
         case 'stats': case 'test':
           // Whatever the worker put on its rings before answering is drained first.
           this.drain();
-          this.requests.get(m.id)?.(m.type === 'stats' ? m.stats : m.result);
+          this.requests.get(m.id)?.resolve(m.type === 'stats' ? m.stats : m.result);
           this.requests.delete(m.id);
-          this.rejecters.delete(m.id);
           break;
         case 'fatal': this.fail(simError('EIO', 'iommu-worker', 'worker-crashed', `IOMMU ${cfg.index}: ${m.message}`)); break;
       }
@@ -208,13 +207,10 @@ export class IommuHandle {
     const id = this.nextReq++;
     this.noteSubmit();
     return new Promise<T>((resolve, reject) => {
-      this.requests.set(id, resolve as (v: unknown) => void);
-      this.rejecters.set(id, reject);
+      this.requests.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.post({ ...m, id } as ToWorker);
     });
   }
-
-  private readonly rejecters = new Map<number, (e: Error) => void>();
 
   stats(): Promise<WorkerStats> {
     return this.request<WorkerStats>({ type: 'stats' });
@@ -398,8 +394,7 @@ export class IommuHandle {
     for (const w of this.waits.splice(0)) w.reject(err);
     for (const d of this.dmas.values()) d.reject(err);
     this.dmas.clear();
-    for (const r of this.rejecters.values()) r(err);
-    this.rejecters.clear();
+    for (const r of this.requests.values()) r.reject(err);
     this.requests.clear();
     if (report) this.events.onFatal(this.index, err);
   }

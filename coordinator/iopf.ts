@@ -80,9 +80,7 @@ export class Iopf {
   /** Unregisters; every group still pending for the device is answered INVALID (iopf_queue_remove_device). */
   async unregisterDeviceFaultHandler(dev: Device): Promise<void> {
     if (!this.deviceHandlers.delete(dev)) return;
-    for (const g of [...this.pending.values()]) {
-      if (g.dev === dev) await this.pageResponse(dev, { pasid: g.pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
-    }
+    await this.answerPending((g) => g.dev === dev, 'invalid');
   }
 
   /** Hands an unrecoverable fault to the device's handler, if it has one. */
@@ -149,9 +147,7 @@ export class Iopf {
   /** iopf_queue_remove_device: every pending group of the device answered INVALID, partials freed. */
   async removeDevice(dev: Device): Promise<void> {
     for (const [k, list] of this.partials) if (list[0].dev === dev) this.partials.delete(k);
-    for (const g of [...this.pending.values()]) {
-      if (g.dev === dev) await this.pageResponse(dev, { pasid: g.pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
-    }
+    await this.answerPending((g) => g.dev === dev, 'invalid');
   }
 
   /** iommu_page_response: answers a pending group once. */
@@ -186,15 +182,20 @@ export class Iopf {
     // Drain first: requests still in the hardware queue belong to the old owner too.
     this.hooks.drain(dev.iommu);
     for (const [k, list] of this.partials) if (list[0].dev === dev && list[0].pasid === pasid) this.partials.delete(k);
-    for (const g of [...this.pending.values()]) {
-      if (g.dev === dev && g.pasid === pasid) await this.pageResponse(dev, { pasid, grpid: g.grpid, code: 'invalid' }).catch(() => {});
-    }
+    await this.answerPending((g) => g.dev === dev && g.pasid === pasid, 'invalid');
   }
 
   complete(): void {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.subject.complete();
+  }
+
+  /** Answers every pending group `which` selects (teardown paths: never fails). */
+  private async answerPending(which: (g: PageRequestGroup) => boolean, code: ResponseCode): Promise<void> {
+    for (const g of [...this.pending.values()]) {
+      if (which(g)) await this.pageResponse(g.dev, { pasid: g.pasid, grpid: g.grpid, code }).catch(() => {});
+    }
   }
 
   private async dispatch(g: PageRequestGroup): Promise<void> {

@@ -75,11 +75,6 @@ export class DevTlb {
     this.tlb.insert(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
   }
 
-  /** insert() without argument checks (translation hot path). */
-  fillEntry(pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
-    this.tlb.fillEntry(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
-  }
-
   /** fillEntry() right after a lookup() of a page inside it missed (see Iotlb.fillAbsent). */
   fillAbsent(pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
     this.tlb.fillAbsent(DEV_DID, pasidTag, vpn, sizeShift, pfn, perm, pgtt);
