@@ -61,7 +61,14 @@ interface PendingDma {
 
 export interface HandleEvents {
   onFault(iommu: number, rec: FaultRecord, modelledNs: number): void;
-  onOverflow(iommu: number, lost: number): void;
+  /** A queue overflowed and `lost` entries were dropped. */
+  onOverflow(iommu: number, queue: 'event' | 'page-request', lost: number): void;
+  /**
+   * The page request queue overflowed (PRS.PRO): called after the requests that made it
+   * into the queue were taken in and before software clears PRO, as Linux's
+   * prq_event_thread orders it (iopf_queue_discard_partial goes here).
+   */
+  onPrqOverflow(iommu: number): void;
   onPageRequest(iommu: number, req: PageRequestDesc, modelledNs: number): void;
   onFatal(iommu: number, err: SimError): void;
 }
@@ -78,6 +85,8 @@ export class IommuHandle {
   readonly resp: SpscRing;
   readonly evt: SpscRing;
   readonly prq: SpscRing;
+  /** While non-zero, software does not look at the page request queue (a test hook's burst). */
+  prqHeld = 0;
   readonly workerBell: Doorbell;
   private readonly ctl: Int32Array;
   private readonly waitTimes: Float64Array;
@@ -304,6 +313,7 @@ export class IommuHandle {
 
   private drainPageRequests(): number {
     const ring = this.prq;
+    if (this.prqHeld > 0) return 0;
     const n = ring.available();
     for (let k = 0; k < n; k++) {
       const slot = ring.consSlot(k);
@@ -313,12 +323,19 @@ export class IommuHandle {
       ring.release(n);
       this.lastProgress = performance.now();
     }
+    if (ring.overflowed()) {
+      // PRS.PRO: the queue was taken in above; partials are discarded, then PRO is cleared.
+      this.events.onPrqOverflow(this.index);
+      const lost = ring.takeLost();
+      if (lost > 0) this.events.onOverflow(this.index, 'page-request', lost);
+      this.workerBell.ring(); // its auto-answered DMAs retry now
+    }
     return n;
   }
 
   /** True when nothing is ready to drain (for the coordinator's sleep check). */
   quiet(): boolean {
-    return this.resp.available() === 0 && this.evt.available() === 0 && this.prq.available() === 0 &&
+    return this.resp.available() === 0 && this.evt.available() === 0 && (this.prqHeld > 0 || this.prq.available() === 0) &&
       (this.waits.length === 0 || !this.waitDone(this.waits[0].seq));
   }
 
@@ -357,7 +374,7 @@ export class IommuHandle {
     if (n > 0) ring.release(n);
     if (ring.overflowed()) {
       const lost = ring.takeLost();
-      if (lost > 0) this.events.onOverflow(this.index, lost);
+      if (lost > 0) this.events.onOverflow(this.index, 'event', lost);
     }
     return n;
   }

@@ -27,7 +27,10 @@
  * unanswered for `responseTimeoutMs` of host time is answered FAILURE; a later answer is
  * refused (EINVAL) and counted. Host time on purpose: it guards against handlers — guests
  * — that never answer.
- * Does not model (the fault issue adds it): queue overflow as hardware reports it.
+ * Page request queue overflow (PRS.PRO): the requests that reached the queue are taken in,
+ * the IOMMU's partial groups are discarded, then the overflow is cleared; PCIe Stop Markers
+ * are counted and dropped without a response (rule 12).
+ * Does not model: the NEEDS_PASID response flag (VT-d always echoes the PASID), private data.
  */
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
@@ -55,9 +58,15 @@ export interface IopfHooks {
   drain(iommu: number): void;
 }
 
+/** A page group response that reached the IOMMU (its invalidation queue executed it). */
+export interface PageResponseEvent { dev: Device; pasid?: number; grpid: number; code: ResponseCode }
+
 export class Iopf {
   private readonly subject = new Subject<PageRequestGroup>();
   readonly pageRequests$: Observable<PageRequestGroup> = this.subject.asObservable();
+  private readonly responseSubject = new Subject<PageResponseEvent>();
+  /** Every page group response software sent, once the IOMMU has executed it. */
+  readonly responses$: Observable<PageResponseEvent> = this.responseSubject.asObservable();
   private readonly pending = new Map<string, PageRequestGroup>();
   private readonly partials = new Map<string, PageRequest[]>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -65,6 +74,14 @@ export class Iopf {
   timedOut = 0;
   lateResponses = 0;
   private readonly expired = new Set<string>();
+  /** Page requests taken in; queue overflows seen, requests they lost, partial groups discarded, stop markers dropped. */
+  requests = 0;
+  groups = 0;
+  responses = 0;
+  prqOverflows = 0;
+  prqLost = 0;
+  partialsDiscarded = 0;
+  stopMarkers = 0;
   /** Host-time limit for answering a group (seed 002's proposal); undefined = none, as mainline. */
   responseTimeoutMs: number | undefined;
   private readonly deviceHandlers = new Map<Device, { handler: DeviceFaultHandler; data: unknown }>();
@@ -100,6 +117,12 @@ export class Iopf {
   onPageRequest(iommu: number, r: PageRequestDesc): void {
     const dev = this.topology.byRequester(iommu, r.rid);
     if (!dev) return; // no such requester: nothing to answer
+    this.requests++;
+    // A PCIe Stop Marker (PASID-tagged, L=1, R=W=0) needs no response: drivers drop it.
+    if (r.pasidPresent && r.lpig && !r.read && !r.write) {
+      this.stopMarkers++;
+      return;
+    }
     const pasid = r.pasidPresent ? r.pasid : undefined;
     const req: PageRequest = {
       dev, grpid: r.prgIndex, addr: r.addr, last: r.lpig,
@@ -118,6 +141,7 @@ export class Iopf {
     this.partials.delete(key);
     if (pasid !== undefined) group.pasid = pasid;
     this.pending.set(key, group);
+    this.groups++;
     this.expired.delete(key);
     if (this.responseTimeoutMs !== undefined) {
       this.timers.set(key, setTimeout(() => {
@@ -132,6 +156,12 @@ export class Iopf {
     void this.dispatch(group);
   }
 
+  /** True while a group of one of `iommu`'s devices waits for software's response. */
+  hasPending(iommu: number): boolean {
+    for (const g of this.pending.values()) if (g.dev.iommu === iommu) return true;
+    return false;
+  }
+
   /** iopf_queue_discard_partial: drops the partial groups of one IOMMU's devices (no response). */
   discardPartial(iommu: number): number {
     let n = 0;
@@ -141,7 +171,19 @@ export class Iopf {
         n++;
       }
     }
+    this.partialsDiscarded += n;
     return n;
+  }
+
+  /**
+   * The page request queue of `iommu` overflowed (PRS.PRO), its surviving requests taken
+   * in: requests of unfinished groups may have been lost, so their partials are discarded
+   * before PRO is cleared (Intel prq_event_thread). Lost last-in-group requests were
+   * answered SUCCESS by the hardware, so no group is left waiting on software.
+   */
+  onQueueOverflow(iommu: number): void {
+    this.prqOverflows++;
+    this.discardPartial(iommu);
   }
 
   /** iopf_queue_remove_device: every pending group of the device answered INVALID, partials freed. */
@@ -159,18 +201,22 @@ export class Iopf {
       if (this.expired.delete(key)) this.lateResponses++;
       throw simError('EINVAL', op, 'no-such-group', `${dev.bdf} pasid ${r.pasid ?? '-'} grpid ${r.grpid}`);
     }
+    const code = CODE[r.code];
+    if (code === undefined) throw simError('EINVAL', op, 'bad-code', String(r.code));
     const timer = this.timers.get(key);
     if (timer !== undefined) {
       clearTimeout(timer);
       this.timers.delete(key);
     }
-    const code = CODE[r.code];
-    if (code === undefined) throw simError('EINVAL', op, 'bad-code', String(r.code));
     this.pending.delete(key);
+    this.responses++;
     await this.hooks.submit(dev.iommu, [{
       type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
       pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,
     }]);
+    const ev: PageResponseEvent = { dev, grpid: r.grpid, code: r.code };
+    if (r.pasid !== undefined) ev.pasid = r.pasid;
+    this.responseSubject.next(ev);
   }
 
   /**
@@ -189,6 +235,7 @@ export class Iopf {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.subject.complete();
+    this.responseSubject.complete();
   }
 
   /** Answers every pending group `which` selects (teardown paths: never fails). */

@@ -28,7 +28,7 @@ import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
 import { MmRegistry } from './mm-registry.js';
 import { VmManager } from './vm.js';
-import { Iopf, type PageRequestGroup } from './iopf.js';
+import { Iopf, type PageRequestGroup, type ResponseCode } from './iopf.js';
 import { TestHooks } from './test-hooks.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
@@ -75,6 +75,7 @@ export interface FaultRecord {
 export type SimEvent =
   | { type: 'fault'; record: FaultRecord }
   | { type: 'page-request'; group: PageRequestGroup }
+  | { type: 'page-response'; dev: Device; pasid?: number; grpid: number; code: ResponseCode }
   | { type: 'overflow'; iommu: number; queue: 'event' | 'page-request'; lost: number }
   | { type: 'invalidation-complete'; iommu: number; kind: string; modelledNs: number; hostNs: number };
 
@@ -92,7 +93,13 @@ export type DmaResult =
 export interface SimStats {
   iommus: WorkerStats[];
   /** Page-request groups failed by the response timeout, and answers that came after it. */
-  iopf: { timedOut: number; lateResponses: number };
+  /**
+   * I/O page faults: page requests taken in (stop markers included), groups formed, page
+   * group responses sent (each group is answered exactly once); groups failed by the response timeout and answers refused after it;
+   * page-request queue overflows, requests lost to them, partial groups discarded, and
+   * stop markers discarded.
+   */
+  iopf: { requests: number; groups: number; responses: number; timedOut: number; lateResponses: number; prqOverflows: number; prqLost: number; partialsDiscarded: number; stopMarkers: number };
   tables: { bytesInUse: number; peakBytes: number; reservedBytes: number };
   faults: number;
   eventsLost: number;
@@ -148,6 +155,7 @@ export class Simulator implements SimulatorCore {
     this.iommu.attachIopf(this.iopf);
     this.pageRequests$ = this.iopf.pageRequests$;
     this.pageRequests$.subscribe((group) => this.eventSubject.next({ type: 'page-request', group }));
+    this.iopf.responses$.subscribe((r) => this.eventSubject.next({ type: 'page-response', ...r }));
     this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
   }
@@ -250,12 +258,21 @@ export class Simulator implements SimulatorCore {
     return this.faults$.pipe(filter((r) => r.dev === dev));
   }
 
+  /** The page-request groups of one device (completes on close). */
+  pageRequestsOf$(dev: Device): Observable<PageRequestGroup> {
+    return this.pageRequests$.pipe(filter((g) => g.dev === dev));
+  }
+
   async stats(): Promise<SimStats> {
     this.checkOpen('stats');
     return {
       iommus: await Promise.all(this.handles.map((h) => h.stats())),
       tables: { bytesInUse: this.frames.bytesInUse, peakBytes: this.frames.peakBytes, reservedBytes: this.frames.bytesReserved },
-      iopf: { timedOut: this.iopf.timedOut, lateResponses: this.iopf.lateResponses },
+      iopf: {
+        requests: this.iopf.requests, groups: this.iopf.groups, responses: this.iopf.responses,
+        timedOut: this.iopf.timedOut, lateResponses: this.iopf.lateResponses, prqOverflows: this.iopf.prqOverflows,
+        prqLost: this.iopf.prqLost, partialsDiscarded: this.iopf.partialsDiscarded, stopMarkers: this.iopf.stopMarkers,
+      },
       faults: this.faultCount,
       eventsLost: this.lostCount,
     };
@@ -302,9 +319,13 @@ export class Simulator implements SimulatorCore {
     onPageRequest: (iommu: number, r: PageRequestDesc) => {
       this.iopf.onPageRequest(iommu, r);
     },
-    onOverflow: (iommu: number, lost: number) => {
-      this.lostCount += lost;
-      this.eventSubject.next({ type: 'overflow', iommu, queue: 'event', lost });
+    onOverflow: (iommu: number, queue: 'event' | 'page-request', lost: number) => {
+      if (queue === 'event') this.lostCount += lost;
+      else this.iopf.prqLost += lost;
+      this.eventSubject.next({ type: 'overflow', iommu, queue, lost });
+    },
+    onPrqOverflow: (iommu: number) => {
+      this.iopf.onQueueOverflow(iommu);
     },
     onFatal: (_iommu: number, err: SimError) => {
       if (this.closed) return;
@@ -323,7 +344,8 @@ export class Simulator implements SimulatorCore {
       for (const h of this.handles) moved += h.drain();
       const now = performance.now();
       for (const h of this.handles) {
-        if (h.pending > 0 && now - h.lastProgress > limit) {
+        // DMAs parked on page requests that software holds are not the worker's to finish.
+        if (h.pending > 0 && now - h.lastProgress > limit && !this.iopf.hasPending(h.index)) {
           this.handleEvents.onFatal(h.index, simError('ETIMEDOUT', 'iommu-worker', 'worker-not-answering', `IOMMU ${h.index} made no progress for ${limit} ms`));
         }
       }

@@ -11,6 +11,19 @@ import { asU64 } from '../shared/units.js';
 import type { Perm, Simulator } from './simulator.js';
 import type { Device } from './topology.js';
 
+/** A page request (or Stop Marker) a test makes a device send. */
+export interface InjectedPageRequest {
+  pasid?: number;
+  /** PRG index, 0–511 (not needed for a stop marker). */
+  grpid?: number;
+  /** Last page in group (LPIG). */
+  last?: boolean;
+  addr?: bigint;
+  perm?: Perm;
+  /** A PCIe Stop Marker for `pasid` instead of a page request. */
+  stopMarker?: boolean;
+}
+
 /** Test-only hooks (testHooks: true), the equivalents of IOMMU_TEST_OP_*. */
 export class TestHooks {
   constructor(private readonly sim: Simulator, private readonly enabled: boolean) {}
@@ -46,18 +59,50 @@ export class TestHooks {
     return this.sim.failNth.steps;
   }
 
-  /** The device sends a page request (IOMMU_TEST_OP-style); resolves once the coordinator has it. */
-  async injectPageRequest(dev: Device, r: { pasid?: number; grpid: number; last: boolean; addr: bigint; perm: Perm }): Promise<void> {
+  /**
+   * The device sends a page request (IOMMU_TEST_OP-style) — or, with `stopMarker`, a PCIe
+   * Stop Marker for `pasid` — and the promise resolves once the coordinator has taken it
+   * in. `dropped` tells that the page request queue overflowed (or its overflow was still
+   * pending) and the request was lost; a lost last-in-group request was answered SUCCESS by
+   * the IOMMU itself.
+   */
+  async injectPageRequest(dev: Device, r: InjectedPageRequest): Promise<{ dropped: boolean }> {
+    return (await this.injectPageRequests(dev, [r]))[0];
+  }
+
+  /**
+   * The device sends several page requests back to back, all written by the IOMMU before
+   * software looks at the queue (so a burst can overflow it); resolves once the
+   * coordinator has taken in what reached the queue.
+   */
+  async injectPageRequests(dev: Device, rs: InjectedPageRequest[]): Promise<{ dropped: boolean }[]> {
     const op = 'test.injectPageRequest';
     this.check(op);
     this.sim.checkDevice(dev, op);
-    if (!Number.isInteger(r.grpid) || r.grpid < 0 || r.grpid > 511) throw simError('EINVAL', op, 'bad-grpid', String(r.grpid));
-    const ok = await this.sim.handle(dev.iommu).request<boolean>({
-      type: 'test', op: 'inject-page-request',
-      req: { rid: dev.rid, pasid: r.pasid ?? -1, prgIndex: r.grpid, last: !!r.last, addr: asU64(r.addr, op, 'addr'),
-        read: !!r.perm?.read, write: !!r.perm?.write, exec: !!r.perm?.exec, priv: !!r.perm?.priv },
+    if (!Array.isArray(rs)) throw simError('EINVAL', op, 'bad-requests', 'an array of page requests');
+    const reqs = rs.map((r) => {
+      if (typeof r !== 'object' || r === null) throw simError('EINVAL', op, 'bad-request');
+      const stop = r.stopMarker === true;
+      if (stop && r.pasid === undefined) throw simError('EINVAL', op, 'stop-marker-needs-pasid');
+      if (r.pasid !== undefined && !(Number.isInteger(r.pasid) && r.pasid >= 0 && r.pasid < 1 << 20)) throw simError('EINVAL', op, 'bad-pasid', String(r.pasid));
+      const grpid = r.grpid ?? 0;
+      if (!stop && (!Number.isInteger(grpid) || grpid < 0 || grpid > 511 || r.grpid === undefined)) throw simError('EINVAL', op, 'bad-grpid', String(r.grpid));
+      return {
+        rid: dev.rid, pasid: r.pasid ?? -1, prgIndex: grpid, last: stop || !!r.last, addr: stop ? 0n : asU64(r.addr ?? 0n, op, 'addr'),
+        read: !!r.perm?.read, write: !!r.perm?.write, exec: !!r.perm?.exec, priv: !!r.perm?.priv, stopMarker: stop,
+      };
     });
-    if (!ok) throw simError('EOVERFLOW', op, 'prq-full', 'the page request queue is full');
+    // Software does not look at the queue until the whole burst has arrived.
+    const h = this.sim.handle(dev.iommu);
+    h.prqHeld++;
+    let queued: boolean[];
+    try {
+      queued = await h.request<boolean[]>({ type: 'test', op: 'inject-page-request', reqs });
+    } finally {
+      h.prqHeld--;
+    }
+    h.drain();
+    return queued.map((q) => ({ dropped: !q }));
   }
 
   /** The IOMMU records a non-recoverable fault for the device; resolves once the coordinator has it. */

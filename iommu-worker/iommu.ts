@@ -21,7 +21,7 @@ import {
 import { Translator } from './translate.js';
 import { CommandExecutor } from './command-queue.js';
 import { EventQueue } from './event-queue.js';
-import { type ParkedDma, PageRequestQueue, RESP_SUCCESS } from './page-requests.js';
+import { type ParkedDma, PageRequestQueue, PrqOutcome, RESP_SUCCESS } from './page-requests.js';
 
 /** Items served per queue per round, so neither queue starves the other. */
 const BATCH = 64;
@@ -59,18 +59,44 @@ export class Iommu {
   private pageResponse(rid: number, prg: number, code: number): void {
     const d = this.pageRequests.respond(rid, prg, code);
     if (!d) return;
+    if (code !== RESP_SUCCESS) {
+      this.completeParked(d, d.fr, true);
+      return;
+    }
+    const t = this.translator;
+    const st = t.translate(d.rid, d.pasid, d.access, d.priv, d.addrLo, d.addrHi);
+    this.clockNs += t.costNs;
+    if (st === 0) this.translated++;
+    this.completeParked(d, st, st !== 0);
+  }
+
+  /**
+   * Retries the DMAs whose page requests the IOMMU auto-answered on a PRQ overflow, once
+   * software has acknowledged it: each translates, or sends a new page request (which may
+   * overflow again), or faults. Returns how many were retried.
+   */
+  retryAfterOverflow(): number {
+    const list = this.pageRequests.takeRetries();
+    const t = this.translator;
+    for (const d of list) {
+      const st = t.translate(d.rid, d.pasid, d.access, d.priv, d.addrLo, d.addrHi);
+      this.clockNs += t.costNs;
+      if (st === 0) {
+        this.translated++;
+        this.completeParked(d, 0, false);
+      } else if (!(t.pageFault && t.pri && this.pageRequests.request({ ...d, fr: st }, this.clockNs) !== PrqOutcome.Refused)) {
+        this.completeParked(d, st, true);
+      }
+    }
+    return list.length;
+  }
+
+  /** Completes a DMA that waited on a page request: translated (st 0) or faulted. */
+  private completeParked(d: ParkedDma, st: number, recoverable: boolean): void {
     const resp = this.respRing;
     // The completion ring is as deep as the DMA ring; wait for the coordinator to drain it.
     while (resp.freeSlots() === 0) resp.waitForSpaceSync(1, 100);
     const t = this.translator;
-    let st = d.fr;
-    let recoverable = true;
-    if (code === RESP_SUCCESS) {
-      st = t.translate(d.rid, d.pasid, d.access, d.priv, d.addrLo, d.addrHi);
-      this.clockNs += t.costNs;
-      recoverable = st !== 0;
-      if (st === 0) this.translated++;
-    }
     const slot = resp.prodSlot(0);
     writeDmaResponse(resp.u32, slot * resp.entryWords, d.tag, st, false, false, st === 0 ? t.paLo : 0, st === 0 ? t.paHi : 0, st !== 0 && recoverable);
     resp.stamps[slot] = this.clockNs;
@@ -134,8 +160,8 @@ export class Iommu {
       if (st !== 0) {
         // A device with PRI sends a page request instead of taking a page-table fault.
         const tag = reqTag(u, at);
-        if (t.pageFault && t.pri && this.pageRequests.request({ tag, rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs)) {
-          continue; // completed when the page group response arrives
+        if (t.pageFault && t.pri && this.pageRequests.request({ tag, rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs) !== PrqOutcome.Refused) {
+          continue; // completed when the page group response arrives, or retried after an overflow
         }
         if (t.suppressed) this.events.suppressed++;
         else recorded = this.events.record(rid, pasid, lo, hi, st, access === ACCESS_WRITE, this.clockNs);
@@ -154,7 +180,8 @@ export class Iommu {
 
   /** True when there is nothing to serve (used by the idle loop). */
   idle(): boolean {
-    return this.cmdRing.available() === 0 && (this.dmaRing.available() === 0 || this.respRing.freeSlots() === 0);
+    return this.cmdRing.available() === 0 && (this.dmaRing.available() === 0 || this.respRing.freeSlots() === 0) &&
+      !this.pageRequests.retryReady;
   }
 
   stats(): WorkerStats {
@@ -178,6 +205,10 @@ export class Iommu {
       descriptors: { ...this.commands.counts },
       waits: this.commands.waits,
       eventsLost: this.events.lost,
+      prq: {
+        requests: this.pageRequests.requests, lost: this.pageRequests.lost,
+        autoResponses: this.pageRequests.autoResponses, stopMarkers: this.pageRequests.stopMarkers,
+      },
       sleeps: this.sleeps,
     };
   }

@@ -58,7 +58,7 @@ function main(start: StartMessage): void {
         if (m.op === 'crash') throw new Error('crash requested by test hook');
         if (m.op === 'hang') for (;;) { /* stops answering, as a wedged worker would */ }
         if (m.op === 'inject-page-request') {
-          post({ type: 'test', id: m.id, result: iommu.pageRequests.inject(m.req, iommu.clockNs) });
+          post({ type: 'test', id: m.id, result: m.reqs.map((r) => iommu.pageRequests.inject(r, iommu.clockNs)) });
         } else if (m.op === 'inject-fault') {
           const f = m.fault;
           const rec = iommu.events.record(f.rid, f.pasid, Number(f.addr & 0xffffffffn), Number(f.addr >> 32n), f.reason, f.write, iommu.clockNs);
@@ -95,7 +95,7 @@ function main(start: StartMessage): void {
   post({ type: 'ready', iommu: start.config.index });
   while (!stop) {
     if (drainControl()) continue;
-    const work = iommu.serveCommands() + iommu.serveDma();
+    const work = iommu.serveCommands() + iommu.serveDma() + (iommu.pageRequests.retryReady ? iommu.retryAfterOverflow() : 0);
     if (work === 0) {
       if (workerBell.spinThenSleep(isEmpty, spinNs, SLEEP_TIMEOUT_MS) !== 'not-empty') iommu.sleeps++;
     }

@@ -1,6 +1,6 @@
 /**
  * Page requests (PCIe PRI) of the devices behind one IOMMU, and the page request queue
- * they land in.
+ * (PRQ) they land in.
  *
  * Models: a device with PRI enabled (context entry PRE) whose translation fails at the page
  * table sends a page request instead of taking a fault: one single-page group (LPIG set)
@@ -8,10 +8,16 @@
  * page group response comes back through the invalidation queue; SUCCESS makes the device
  * retry, INVALID / FAILURE make it give up, and FAILURE also stops the function from
  * issuing further page requests (PCIe PRI "Response Failure" disables the PRI function).
- * A device with no free PRG index, or a full queue, takes the fault as a device without
- * PRI would (the queue's overflow is counted).
- * Does not model: multi-page groups, stop markers, PRQ overflow's auto-response (PRO), the
- * outstanding-request allocation a device is given by pci_enable_pri.
+ * PRQ overflow as VT-d reports it: a request that finds the queue full, or arrives while
+ * the overflow (PRS.PRO) is still unacknowledged, is dropped and counted; when it is the
+ * last of its group (LPIG) the IOMMU answers it itself with SUCCESS (the "auto response"),
+ * so the device retries — here once software has acknowledged the overflow; a dropped
+ * request without LPIG gets no response (its group's partials are discarded by software,
+ * iopf_queue_discard_partial). PCIe Stop Markers (a PASID-tagged request with L=1, R=W=0)
+ * go through the queue like any request and need no response.
+ * A device with no free PRG index takes the fault as a device without PRI would.
+ * Does not model: the outstanding-request allocation a device is given by pci_enable_pri
+ * (with it, correct software never overflows the queue), private data.
  */
 import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
@@ -31,34 +37,53 @@ export interface ParkedDma {
 export const RESP_SUCCESS = 0x0;
 export const RESP_FAILURE = 0xf;
 
+/** What happened to a page request the device sent. */
+export const PrqOutcome = {
+  /** In the queue: the DMA stays parked until software answers. */
+  Queued: 0,
+  /** Dropped to overflow and answered SUCCESS by the IOMMU: the device retries later. */
+  AutoResponded: 1,
+  /** The device could not send it (PRI stopped, no PRG index): the DMA faults. */
+  Refused: 2,
+} as const;
+export type PrqOutcome = (typeof PrqOutcome)[keyof typeof PrqOutcome];
+
 export class PageRequestQueue {
   private readonly parked = new Map<number, ParkedDma>();
   private readonly nextPrg = new Map<number, number>();
   /** Functions whose PRI a FAILURE response stopped. */
   private readonly stopped = new Set<number>();
+  /** DMAs whose request the IOMMU auto-answered on overflow: retried once PRO is acknowledged. */
+  private retries: ParkedDma[] = [];
+  /** Requests written to the queue (stop markers included). */
   requests = 0;
+  /** Requests dropped because of an overflow (each counted once). */
   lost = 0;
+  /** Dropped last-in-group requests the IOMMU answered itself with SUCCESS. */
+  autoResponses = 0;
+  stopMarkers = 0;
   private readonly scratch = new Uint32Array(8);
 
   constructor(private readonly ring: SpscRing) {}
 
-  /** Sends a page request for a parked DMA; false when the device cannot (the DMA faults). */
-  request(d: ParkedDma, stampNs: number): boolean {
-    if (this.stopped.has(d.rid)) return false;
+  /** Sends a page request for a DMA whose translation failed at the page table. */
+  request(d: ParkedDma, stampNs: number): PrqOutcome {
+    if (this.stopped.has(d.rid)) return PrqOutcome.Refused;
     const prg = this.freePrg(d.rid);
-    if (prg < 0) return false;
+    if (prg < 0) return PrqOutcome.Refused;
     writePageRequest(this.scratch, 0, {
       pasidPresent: d.pasid >= 0, privDataPresent: false, rid: d.rid, pasid: d.pasid >= 0 ? d.pasid : 0,
       exe: d.access === 2, pm: d.priv, read: d.access !== 1, write: d.access === 1, lpig: true, prgIndex: prg,
       addr: (BigInt(d.addrHi >>> 0) << 32n) | BigInt((d.addrLo & 0xfffff000) >>> 0), privData0: 0n, privData1: 0n,
     });
-    if (!this.ring.pushOrOverflow(this.scratch, stampNs)) {
-      this.lost++;
-      return false;
+    if (!this.write(stampNs)) {
+      // The device's own groups are single-page (LPIG set): the IOMMU answers SUCCESS.
+      this.autoResponses++;
+      this.retries.push(d);
+      return PrqOutcome.AutoResponded;
     }
     this.parked.set(d.rid * 512 + prg, d);
-    this.requests++;
-    return true;
+    return PrqOutcome.Queued;
   }
 
   /** A page group response: the parked DMA it answers (undefined if none), its PRG freed. */
@@ -71,22 +96,52 @@ export class PageRequestQueue {
     return d;
   }
 
-  /** A page request a test makes the device send (no DMA waits on it). False when the queue was full. */
-  inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean }, stampNs: number): boolean {
+  /**
+   * A page request (or, with `stopMarker`, a PCIe Stop Marker) a test makes the device
+   * send; no DMA waits on it. False when it was dropped to an overflow.
+   */
+  inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }, stampNs: number): boolean {
+    const stop = r.stopMarker === true;
     writePageRequest(this.scratch, 0, {
-      pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0, exe: r.exec, pm: r.priv,
-      read: r.read, write: r.write, lpig: r.last, prgIndex: r.prgIndex & PRG_INDEX_MAX, addr: r.addr & ~0xfffn, privData0: 0n, privData1: 0n,
+      pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0,
+      exe: stop ? false : r.exec, pm: stop ? false : r.priv, read: stop ? false : r.read, write: stop ? false : r.write,
+      lpig: stop || r.last, prgIndex: stop ? 0 : r.prgIndex & PRG_INDEX_MAX, addr: stop ? 0n : r.addr & ~0xfffn, privData0: 0n, privData1: 0n,
     });
-    if (!this.ring.pushOrOverflow(this.scratch, stampNs)) {
-      this.lost++;
-      return false;
+    if (this.write(stampNs)) {
+      if (stop) this.stopMarkers++;
+      return true;
     }
-    this.requests++;
-    return true;
+    if (r.last && !stop) this.autoResponses++;
+    return false;
   }
 
+  /** DMAs auto-answered on overflow, once software has acknowledged it (taken: the caller retries them). */
+  takeRetries(): ParkedDma[] {
+    if (this.retries.length === 0 || this.ring.overflowed()) return NO_RETRIES;
+    const r = this.retries;
+    this.retries = [];
+    return r;
+  }
+
+  /** True when auto-answered DMAs can be retried now. */
+  get retryReady(): boolean {
+    return this.retries.length > 0 && !this.ring.overflowed();
+  }
+
+  /** DMAs waiting on a page response or on a retry. */
   get pending(): number {
-    return this.parked.size;
+    return this.parked.size + this.retries.length;
+  }
+
+  /** Writes the scratch descriptor, or drops it as an overflow (queue full or PRO pending). */
+  private write(stampNs: number): boolean {
+    if (this.ring.overflowed()) this.ring.dropAsOverflow();
+    else if (this.ring.pushOrOverflow(this.scratch, stampNs)) {
+      this.requests++;
+      return true;
+    }
+    this.lost++;
+    return false;
   }
 
   private freePrg(rid: number): number {
@@ -101,3 +156,5 @@ export class PageRequestQueue {
     return -1;
   }
 }
+
+const NO_RETRIES: ParkedDma[] = [];

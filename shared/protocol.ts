@@ -46,7 +46,7 @@ export type ToWorker =
   | { type: 'stats'; id: number }
   | { type: 'test'; id: number; op: 'iotlb-entries' | 'crash' | 'hang' }
   /** Test hooks: the device sends a page request / the IOMMU records a fault, as hardware would. */
-  | { type: 'test'; id: number; op: 'inject-page-request'; req: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean } }
+  | { type: 'test'; id: number; op: 'inject-page-request'; reqs: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }[] }
   | { type: 'test'; id: number; op: 'inject-fault'; fault: { rid: number; pasid: number; addr: bigint; reason: number; write: boolean } }
   | { type: 'shutdown' };
 
@@ -66,6 +66,8 @@ export interface WorkerStats {
   descriptors: Record<string, number>;
   waits: number;
   eventsLost: number;
+  /** Page request queue: requests written, dropped to overflow, auto-answered, stop markers written. */
+  prq: { requests: number; lost: number; autoResponses: number; stopMarkers: number };
   sleeps: number;
 }
 
