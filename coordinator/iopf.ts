@@ -85,6 +85,8 @@ export class Iopf {
   /** Host-time limit for answering a group (seed 002's proposal); undefined = none, as mainline. */
   responseTimeoutMs: number | undefined;
   private readonly deviceHandlers = new Map<Device, { handler: DeviceFaultHandler; data: unknown }>();
+  /** Devices taken out of their iopf queue (iopf_queue_remove_device). */
+  private readonly removed = new Set<Device>();
 
   /** iommu_register_device_fault_handler: one per device (EBUSY for a second). */
   registerDeviceFaultHandler(dev: Device, handler: DeviceFaultHandler, data?: unknown): void {
@@ -130,7 +132,9 @@ export class Iopf {
     };
     if (pasid !== undefined) req.pasid = pasid;
     const key = this.key(dev, pasid, r.prgIndex);
+    const queued = !this.removed.has(dev);
     if (!r.lpig) {
+      if (!queued) return; // no iopf param: a partial is dropped
       // A partial: kept until the last page of its group arrives; no response for it.
       const list = this.partials.get(key) ?? [];
       list.push(req);
@@ -151,6 +155,11 @@ export class Iopf {
         this.expired.add(key);
         void this.pageResponse(dev, { pasid, grpid: r.prgIndex, code: 'failure' }).catch(() => {});
       }, this.responseTimeoutMs));
+    }
+    if (!queued) {
+      // No iopf param (rule 5): iopf_error_response answers INVALID, no handler sees it.
+      void this.pageResponse(dev, { pasid, grpid: r.prgIndex, code: 'invalid' }).catch(() => {});
+      return;
     }
     this.subject.next(group);
     void this.dispatch(group);
@@ -186,10 +195,24 @@ export class Iopf {
     this.discardPartial(iommu);
   }
 
-  /** iopf_queue_remove_device: every pending group of the device answered INVALID, partials freed. */
+  /**
+   * iopf_queue_remove_device: every pending group of the device answered INVALID, partials
+   * freed; until it is added again, its requests find no iopf param and are answered
+   * INVALID (partials dropped) without reaching a handler. Devices with PRI start in the
+   * queue, as the driver adds them when it enables PRI.
+   */
   async removeDevice(dev: Device): Promise<void> {
+    this.removed.add(dev);
     for (const [k, list] of this.partials) if (list[0].dev === dev) this.partials.delete(k);
     await this.answerPending((g) => g.dev === dev, 'invalid');
+  }
+
+  /** iopf_queue_add_device: ENODEV for a device without PRI (no page_response path), EBUSY if already added. */
+  addDevice(dev: Device): void {
+    const op = 'iopfQueueAddDevice';
+    if (!dev.pri) throw simError('ENODEV', op, 'no-pri', dev.bdf);
+    if (!this.removed.has(dev)) throw simError('EBUSY', op, 'already-added', dev.bdf);
+    this.removed.delete(dev);
   }
 
   /** iommu_page_response: answers a pending group once. */

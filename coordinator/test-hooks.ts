@@ -125,10 +125,18 @@ export class TestHooks {
     return this.sim.iopfHooks().discardPartial(iommu);
   }
 
-  /** iopf_queue_remove_device: pending groups answered INVALID, partials freed. */
+  /** iopf_queue_remove_device: pending groups answered INVALID, partials freed; later requests answered INVALID. */
   iopfQueueRemoveDevice(dev: Device): Promise<void> {
     this.check('test.iopfQueueRemoveDevice');
+    this.sim.checkDevice(dev, 'test.iopfQueueRemoveDevice');
     return this.sim.iopfHooks().removeDevice(dev);
+  }
+
+  /** iopf_queue_add_device: ENODEV without PRI, EBUSY when the device is already in its queue. */
+  iopfQueueAddDevice(dev: Device): void {
+    this.check('test.iopfQueueAddDevice');
+    this.sim.checkDevice(dev, 'test.iopfQueueAddDevice');
+    this.sim.iopfHooks().addDevice(dev);
   }
 
   /** Makes a worker throw, as a bug in the hardware model would. */

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Simulator, type SimEvent } from 'iommu-sim';
-import { expectRejectsCode } from '../e2e/helpers.js';
+import { filter, firstValueFrom } from 'rxjs';
+import { expectRejectsCode, within } from '../e2e/helpers.js';
 
 const RW = { read: true, write: true } as const;
 let sim: Simulator | undefined;
@@ -56,6 +57,18 @@ describe('SVA demand paging', () => {
       expect(!r.ok && r.fault.recorded).toBe(false);
     }
     expect(mm.physOf(ro)).toBeUndefined();
+  });
+
+  it('answers INVALID to a page request that arrives after the process exited', async () => {
+    sim = await Simulator.start({ testHooks: true, topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0', pri: true }] } });
+    const dev = sim.topology.devices[0];
+    const mm = sim.mm.create();
+    const va = mm.mmap({ length: 0x1000n, prot: RW });
+    const pasid = sim.iommu.svaGetPasid(await sim.iommu.svaBindDevice(dev, mm));
+    await mm.exit();
+    const answered = firstValueFrom(sim.events$.pipe(filter((e) => e.type === 'page-response')));
+    await sim.test.injectPageRequest(dev, { pasid, grpid: 4, last: true, addr: va, perm: { write: true } });
+    expect(await within(answered, 10_000, 'the response')).toMatchObject({ dev, pasid, grpid: 4, code: 'invalid' });
   });
 
   it('takes an ordinary fault on a device without PRI: no page request, a recorded fault', async () => {

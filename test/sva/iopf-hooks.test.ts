@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PageRequestGroup, Simulator, type FaultRecord } from 'iommu-sim';
-import { expectRejectsCode } from '../e2e/helpers.js';
+import { filter, firstValueFrom } from 'rxjs';
+import { expectRejectsCode, within } from '../e2e/helpers.js';
 
 const RW = { read: true, write: true } as const;
 let sim: Simulator | undefined;
@@ -71,6 +72,27 @@ describe('the iopf queue hooks', () => {
     await sim.test.injectPageRequest(dev, { grpid: 4, last: true, addr: 0x1000n, perm: { read: true } });
     await sim.test.iopfQueueRemoveDevice(dev);
     await expectRejectsCode(sim.iommu.pageResponse(dev, { grpid: 4, code: 'success' }), 'EINVAL');
+  });
+
+  it('answer INVALID without a handler while a device is out of its queue, and deliver again once it is added back (iopf_queue_add_device)', async () => {
+    const { sim, dev } = await start();
+    const groups: PageRequestGroup[] = [];
+    sim.iommu.registerDeviceFaultHandler(dev, (f) => { if (f.type === 'page-request') groups.push(f.group); });
+    expect(() => sim.test.iopfQueueAddDevice(dev)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    await sim.test.iopfQueueRemoveDevice(dev);
+    const answered = firstValueFrom(sim.events$.pipe(filter((e) => e.type === 'page-response')));
+    await sim.test.injectPageRequest(dev, { grpid: 1, last: false, addr: 0x1000n, perm: { read: true } });
+    await sim.test.injectPageRequest(dev, { grpid: 3, last: true, addr: 0x2000n, perm: { read: true } });
+    expect(await within(answered, 10_000, 'the INVALID response')).toMatchObject({ grpid: 3, code: 'invalid' });
+    expect(groups).toHaveLength(0);
+    sim.test.iopfQueueAddDevice(dev);
+    await sim.test.injectPageRequest(dev, { grpid: 1, last: true, addr: 0x3000n, perm: { read: true } });
+    expect(groups.map((g) => g.faults.map((f) => f.addr))).toEqual([[0x3000n]]); // the earlier partial was dropped
+  });
+
+  it('refuse to add a device without PRI to an iopf queue (ENODEV)', async () => {
+    sim = await Simulator.start({ testHooks: true, topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0' }] } });
+    expect(() => sim!.test.iopfQueueAddDevice(sim!.topology.devices[0])).toThrow(expect.objectContaining({ code: 'ENODEV' }));
   });
 
   it('inject an unrecoverable fault that reaches faults$ and the device handler', async () => {
