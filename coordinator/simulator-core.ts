@@ -5,7 +5,7 @@
  */
 import type { InvDesc } from '../shared/layout/inv-desc.js';
 import type { ContextTables } from './context-tables.js';
-import type { DidAllocator } from './did-allocator.js';
+import type { IdSpace } from './id-space.js';
 import type { FrameAllocator } from './frame-allocator.js';
 import type { Device } from './topology.js';
 import type { FailNth } from './fail-nth.js';
@@ -16,7 +16,7 @@ export interface SimulatorCore {
   readonly failNth: FailNth;
   readonly clock: ModelledClock;
   tables(iommu: number): ContextTables;
-  dids(iommu: number): DidAllocator;
+  dids(iommu: number): IdSpace;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
   flush(iommu: number, descs: InvDesc[], kind: string): Promise<void>;
   checkOpen(op: string): void;

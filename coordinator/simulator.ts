@@ -21,7 +21,7 @@ import { Doorbell } from '../shared/ring/doorbell.js';
 import type { WorkerStats } from '../shared/protocol.js';
 import { asU64 } from '../shared/units.js';
 import { ContextTables } from './context-tables.js';
-import { DidAllocator } from './did-allocator.js';
+import { IdSpace } from './id-space.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
 import { type DefaultDomainType, IommuApi } from './iommu-api.js';
@@ -128,7 +128,7 @@ export class Simulator implements SimulatorCore {
   readonly events$: Observable<SimEvent> = this.eventSubject.asObservable();
   private readonly handles: IommuHandle[] = [];
   private readonly ctxTables: ContextTables[] = [];
-  private readonly didAllocs: DidAllocator[] = [];
+  private readonly didAllocs: IdSpace[] = [];
   private readonly bell = Doorbell.create();
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -167,7 +167,7 @@ export class Simulator implements SimulatorCore {
       for (const cfg of configs) {
         const tables = new ContextTables(sim.frames, 2 ** cfg.pasidBits);
         sim.ctxTables.push(tables);
-        sim.didAllocs.push(new DidAllocator());
+        sim.didAllocs.push(new IdSpace('vtd-did'));
         sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, sim.handleEvents, WORKER_URL));
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -189,7 +189,7 @@ export class Simulator implements SimulatorCore {
     return this.ctxTables[iommu];
   }
 
-  dids(iommu: number): DidAllocator {
+  dids(iommu: number): IdSpace {
     return this.didAllocs[iommu];
   }
 

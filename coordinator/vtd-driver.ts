@@ -20,7 +20,7 @@ import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_PT, PGTT_SL, AW_48_4LEVEL, FLPM_4LEVEL,
 import { FIRST_STAGE } from '../shared/layout/pte-format.js';
 import { frameToAddr } from '../shared/memory/arena.js';
 import { Domain } from './domain.js';
-import { FLPT_DEFAULT_DID } from './did-allocator.js';
+import { FLPT_DEFAULT_DID } from '../shared/layout/profile-widths.js';
 import { type CacheTag, pasidTeardown, rangeFlush } from './invalidation.js';
 import type { Device } from './topology.js';
 import type { SimulatorCore } from './simulator-core.js';

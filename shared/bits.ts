@@ -185,3 +185,89 @@ export function readFieldsU32(table: FieldTable, u32: Uint32Array, at: number): 
 }
 
 const scratch = new Uint32Array(32);
+
+// --- Typed rows: a field table that also says how each field maps to a JS value. ---
+
+/**
+ * A field with the JS type of its value: `n` number (the default), `b` boolean (0/1),
+ * `g` bigint as stored, `a` bigint address whose low `shift` bits are implied zero (the
+ * field holds addr >> shift). Lets a layout turn a typed object into field values and back
+ * without a hand-written converter per format.
+ */
+export interface TypedField extends Field {
+  readonly t?: 'n' | 'b' | 'g' | 'a';
+  /** For `a`: how many low address bits the field leaves out (12 for a 4 KiB page address). */
+  readonly shift?: number;
+}
+
+export type TypedValue = number | bigint | boolean;
+
+/** Field values of `obj` by the rows' types; missing keys are 0. A misaligned address throws RangeError. */
+export function toFieldValues(table: readonly TypedField[], obj: Readonly<Record<string, unknown>>): Record<string, FieldValue> {
+  const out: Record<string, FieldValue> = {};
+  for (const f of table) {
+    const v = obj[f.name];
+    if (v === undefined) continue;
+    switch (f.t ?? 'n') {
+      case 'b': out[f.name] = v ? 1 : 0; break;
+      case 'g': out[f.name] = v as bigint; break;
+      case 'a': {
+        const a = v as bigint;
+        const s = BigInt(f.shift ?? 0);
+        if (a < 0n || (a & ((1n << s) - 1n)) !== 0n) throw new RangeError(`field ${f.name}: address 0x${a.toString(16)} is not aligned to 2^${s}`);
+        out[f.name] = a >> s;
+        break;
+      }
+      default: out[f.name] = v as number;
+    }
+  }
+  return out;
+}
+
+/** The typed object of decoded field values (numbers or bigints) by the rows' types. */
+export function fromFieldValues(table: readonly TypedField[], f: Readonly<Record<string, FieldValue>>): Record<string, TypedValue> {
+  const out: Record<string, TypedValue> = {};
+  for (const r of table) {
+    const v = f[r.name] ?? 0;
+    switch (r.t ?? 'n') {
+      case 'b': out[r.name] = Number(v) === 1; break;
+      case 'g': out[r.name] = BigInt(v); break;
+      case 'a': out[r.name] = BigInt(v) << BigInt(r.shift ?? 0); break;
+      default: out[r.name] = Number(v);
+    }
+  }
+  return out;
+}
+
+/** encodeFields of a typed object. */
+export function encodeTyped(table: readonly TypedField[], words: number, obj: Readonly<Record<string, unknown>>): bigint[] {
+  const v = toFieldValues(table, obj);
+  const big: FieldValues = {};
+  for (const k of Object.keys(v)) big[k] = BigInt(v[k]);
+  return encodeFields(table, words, big);
+}
+
+/** decodeFields into a typed object. */
+export function decodeTyped(table: readonly TypedField[], words: readonly bigint[]): Record<string, TypedValue> {
+  return fromFieldValues(table, decodeFields(table, words));
+}
+
+/** writeFieldsU32 of a typed object: the bits of encodeTyped + writeWords, word 0's low half last. */
+export function writeTypedU32(table: readonly TypedField[], words: number, u32: Uint32Array, at: number, obj: Readonly<Record<string, unknown>>): void {
+  writeFieldsU32(table, words, u32, at, toFieldValues(table, obj));
+}
+
+/**
+ * readFieldsU32 into a typed object; fields wider than 53 bits are read exactly through
+ * BigInt (they are rare: 64-bit data words).
+ */
+export function readTypedU32(table: readonly TypedField[], u32: Uint32Array, at: number): Record<string, TypedValue> {
+  const narrow = table.filter((f) => f.hi - f.lo < 53);
+  const f: Record<string, FieldValue> = readFieldsU32(narrow, u32, at);
+  for (const w of table) {
+    if (w.hi - w.lo < 53) continue;
+    const word = (BigInt(u32[at + 2 * w.word + 1]) << 32n) | BigInt(u32[at + 2 * w.word]);
+    f[w.name] = (word >> BigInt(w.lo)) & fieldMask(w);
+  }
+  return fromFieldValues(table, f);
+}
