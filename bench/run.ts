@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'fault-storm': () => import('./fault-storm.js'),
   topology: () => import('./topology.js'),
   'pasid-alloc': () => import('./pasid-alloc.js'),
+  metrics: () => import('./metrics.js'),
   'cmdq-contention': () => import('./cmdq-contention.js'),
 };
 
