@@ -26,8 +26,14 @@
  * aux-domains.ts); there a normal attach of a paging domain to a device with AUX enabled
  * is EPERM and any attach while the group has aux domains or SVA bonds is EBUSY, and the
  * PASID-attach calls (v6.2+) do not exist (EOPNOTSUPP).
- * Does not model: attach handles and iopf handlers (the fault issue), SVA and nested
- * domains (later issues), sysfs changes of the default domain type.
+ * Nested domains (domainAllocNested, ops->domain_alloc_nested): a guest first stage over
+ * a nest-parent paging domain of the same IOMMU; the parent cannot be freed while nested
+ * domains sit on it (EBUSY).
+ * v5 guest SVA passdown (gpasid.ts): bindGuestPasidTable points (dev, hpasid) at a nested
+ * domain made over the caller's nesting domain with the guest's first stage, unbind
+ * removes it, and cacheInvalidate passes a guest's invalidation down with the v5 validity
+ * table.
+ * Does not model: attach handles, sysfs changes of the default domain type.
  */
 import { simError } from '../shared/errors.js';
 import type { SemanticsName } from '../shared/config.js';
@@ -41,7 +47,8 @@ import { Ioasid, IoasidPasidAllocator, INVALID_IOASID, svaAllocPasid } from './i
 import { Sva, SvaHandle } from './sva.js';
 import type { DeviceFaultHandler, Iopf, IopfHandler, ResponseCode } from './iopf.js';
 import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
-import { Domain, type DomainType } from './domain.js';
+import { Domain, type DomainType, type NestedStage1 } from './domain.js';
+import { type CacheInvalidateInfo, type GpasidBindData, type InvTarget, checkBindData, invalidateDescs } from './gpasid.js';
 import { DomainMapping, IotlbGather } from './domain-mapping.js';
 import { GroupState } from './group-state.js';
 import { PageTable } from './page-table.js';
@@ -56,6 +63,8 @@ export interface DomainAllocOptions {
   pgsizeBitmap?: bigint;
   /** Page-table format of a paging domain: VT-d first stage (default) or second stage. */
   stage?: 'first' | 'second';
+  /** A paging domain that nested domains may sit on (IOMMU_HWPT_ALLOC_NEST_PARENT): second stage. */
+  nestParent?: boolean;
 }
 
 export type DefaultDomainType = 'dma' | 'dma-fq' | 'identity';
@@ -286,15 +295,98 @@ export class IommuApi {
     if (opts.dev !== undefined) this.core.checkDevice(opts.dev, op);
     if (opts.stage !== undefined && opts.stage !== 'first' && opts.stage !== 'second') throw simError('EINVAL', op, 'bad-stage', String(opts.stage));
     let pt: PageTable | undefined;
+    if (opts.nestParent && type !== 'paging') throw simError('EINVAL', op, 'nest-parent-not-paging', type);
+    if (opts.nestParent && opts.stage === 'first') throw simError('EINVAL', op, 'nest-parent-first-stage');
     if (type === 'paging' || type === 'dma' || type === 'dma-fq') {
-      pt = new PageTable(this.core.frames, opts.stage === 'second' ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
+      pt = new PageTable(this.core.frames, opts.stage === 'second' || opts.nestParent ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
     }
     const domain = new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
+    domain.nestParent = !!opts.nestParent;
     if (opts.iopfHandler !== undefined) {
       if (typeof opts.iopfHandler !== 'function') throw simError('EINVAL', op, 'bad-iopf-handler');
       domain.iopfHandler = opts.iopfHandler;
     }
     return domain;
+  }
+
+  /**
+   * ops->domain_alloc_nested: a nested domain with the guest's first stage `s1` over
+   * `parent` (a nest-parent paging domain: else EINVAL), for `dev`'s IOMMU.
+   */
+  domainAllocNested(parent: Domain, dev: Device, s1: NestedStage1, opts: { iopfHandler?: IopfHandler } = {}): Domain {
+    const op = 'domainAllocNested';
+    this.checkDomain(parent, op);
+    this.core.checkDevice(dev, op);
+    if (!parent.nestParent || !parent.pt) throw simError('EINVAL', op, 'not-nest-parent', `domain ${parent.id}`);
+    if (parent.iommu !== undefined && parent.iommu !== dev.iommu) throw simError('EINVAL', op, 'foreign-domain', `domain ${parent.id} is for IOMMU ${parent.iommu}`);
+    if (s1.levels !== 4 && s1.levels !== 5) throw simError('EINVAL', op, 'bad-s1-levels', String(s1.levels));
+    if (s1.rootGpa < 0n || (s1.rootGpa & 0xfffn) !== 0n || s1.rootGpa >= 1n << 52n) throw simError('EINVAL', op, 'bad-s1-root', `0x${s1.rootGpa.toString(16)}`);
+    const domain = new Domain(this.nextDomainId++, 'nested', undefined, dev.iommu);
+    domain.nested = { parent, s1: { ...s1 } };
+    if (opts.iopfHandler !== undefined) domain.iopfHandler = opts.iopfHandler;
+    parent.children.add(domain);
+    return domain;
+  }
+
+  /** A nested domain's user-requested stage-1 invalidation (cache_invalidate_user). */
+  async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
+    this.checkDomain(domain, 'flushNestedUser');
+    if (!domain.nested) throw simError('EINVAL', 'flushNestedUser', 'not-nested', `domain ${domain.id}`);
+    await this.driver.flushNestedUser(domain, addr, npages);
+  }
+
+  // --- v5: guest PASID bind and cache-invalidation passdown (seed 002) ---
+
+  private readonly gpasids = new Map<string, { nested: Domain; parent: Domain; dev: Device; hpasid: number; gpasid?: number }>();
+
+  /** v5 iommu_sva_bind_gpasid: (dev, hpasid) translates through the guest's first stage over `domain`. */
+  async bindGuestPasidTable(domain: Domain, dev: Device, data: GpasidBindData): Promise<void> {
+    const op = 'bindGuestPasidTable';
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    this.v5(op);
+    const { s1, hpasid, gpasid } = checkBindData(data, dev, op);
+    if (!domain.nestParent || !domain.pt) throw simError('EINVAL', op, 'not-nesting-domain', `domain ${domain.id}`);
+    const key = `${dev.index}:${hpasid}`;
+    if (this.gpasids.has(key)) throw simError('EBUSY', op, 'pasid-bound', `${dev.bdf} pasid ${hpasid}`);
+    const nested = this.domainAllocNested(domain, dev, s1);
+    try {
+      await this.attachPasid(nested, dev, hpasid, op);
+    } catch (e) {
+      this.domainFree(nested);
+      throw e;
+    }
+    this.gpasids.set(key, { nested, parent: domain, dev, hpasid, gpasid });
+  }
+
+  /** v5 iommu_sva_unbind_gpasid: never fails; an unbound PASID is a no-op. */
+  async unbindGuestPasidTable(domain: Domain, dev: Device, hpasid: number): Promise<void> {
+    this.core.checkDevice(dev, 'unbindGuestPasidTable');
+    const key = `${dev.index}:${hpasid}`;
+    const b = this.gpasids.get(key);
+    if (!b || b.parent !== domain) return;
+    this.gpasids.delete(key);
+    await this.detachDevicePasid(b.nested, dev, hpasid);
+    this.domainFree(b.nested);
+  }
+
+  /** v5 iommu_cache_invalidate: a guest's invalidation of `dev`'s bound PASIDs of `domain`. */
+  async cacheInvalidate(domain: Domain, dev: Device, info: CacheInvalidateInfo): Promise<void> {
+    const op = 'cacheInvalidate';
+    this.checkDomain(domain, op);
+    this.core.checkDevice(dev, op);
+    this.v5(op);
+    const target = (b: { nested: Domain; hpasid: number }): InvTarget | undefined => {
+      const did = b.nested.dids.get(dev.iommu)?.did;
+      return did === undefined ? undefined : { did, pasid: b.hpasid, rid: dev.rid, ats: dev.ats };
+    };
+    const mine = [...this.gpasids.values()].filter((b) => b.parent === domain && b.dev === dev);
+    if (mine.length === 0 && this.state(dev.group).domain !== domain) throw simError('EINVAL', op, 'device-not-attached', `${dev.bdf} uses domain ${domain.id} neither at its RID nor at a bound PASID`);
+    const descs = invalidateDescs(info, (p) => {
+      const b = mine.find((x) => x.hpasid === p);
+      return b && target(b);
+    }, mine.map(target).filter((t): t is InvTarget => t !== undefined), op);
+    if (descs.length > 0) await this.core.flush(dev.iommu, descs, 'cache-invalidate');
   }
 
   /** The CPU side of I/O page faults (set by the simulator). */
@@ -327,6 +419,8 @@ export class IommuApi {
     this.checkDomain(domain, op);
     if (domain.attachments.size > 0 || this.inUse(domain)) throw simError('EBUSY', op, 'domain-attached', `domain ${domain.id} is attached`);
     if (domain.type === 'sva') throw simError('EINVAL', op, 'sva-domain', 'an SVA domain is freed by its last unbind');
+    if (domain.children.size > 0) throw simError('EBUSY', op, 'nested-domains', `domain ${domain.id} is the parent of ${domain.children.size} nested domains`);
+    domain.nested?.parent.children.delete(domain);
     domain.pt?.destroy();
     domain.freed = true;
     this.mapping.forget(domain);

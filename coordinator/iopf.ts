@@ -52,10 +52,12 @@ const CODE: Record<ResponseCode, number> = { success: RESP_SUCCESS, invalid: RES
 
 export interface IopfHooks {
   domainAt(dev: Device, pasid: number | undefined): Domain | undefined;
-  /** Queues descriptors on one IOMMU's invalidation queue. */
-  submit(iommu: number, descs: InvDesc[]): Promise<void>;
-  /** Takes in whatever one IOMMU's queues hold now (page requests included). */
-  drain(iommu: number): void;
+  /** Queues descriptors on one IOMMU's invalidation queue, `delayNs` after the current modelled time. */
+  submit(iommu: number, descs: InvDesc[], delayNs?: number): Promise<void>;
+  /** Drains one IOMMU's page request queue: everything it wrote so far is taken in now. */
+  drain(iommu: number): Promise<void>;
+  /** Modelled time the handler's work takes before a response is queued (prqServiceNs). */
+  serviceNs(iommu: number): number;
 }
 
 /** A page group response that reached the IOMMU (its invalidation queue executed it). */
@@ -216,7 +218,7 @@ export class Iopf {
   }
 
   /** iommu_page_response: answers a pending group once. */
-  async pageResponse(dev: Device, r: { pasid?: number; grpid: number; code: ResponseCode }): Promise<void> {
+  async pageResponse(dev: Device, r: { pasid?: number; grpid: number; code: ResponseCode }, delayNs = 0): Promise<void> {
     const op = 'pageResponse';
     const key = this.key(dev, r.pasid, r.grpid);
     const g = this.pending.get(key);
@@ -236,7 +238,7 @@ export class Iopf {
     await this.hooks.submit(dev.iommu, [{
       type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
       pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,
-    }]);
+    }], delayNs);
     const ev: PageResponseEvent = { dev, grpid: r.grpid, code: r.code };
     if (r.pasid !== undefined) ev.pasid = r.pasid;
     this.responseSubject.next(ev);
@@ -249,7 +251,7 @@ export class Iopf {
    */
   async abortPending(dev: Device, pasid: number | undefined): Promise<void> {
     // Drain first: requests still in the hardware queue belong to the old owner too.
-    this.hooks.drain(dev.iommu);
+    await this.hooks.drain(dev.iommu);
     for (const [k, list] of this.partials) if (list[0].dev === dev && list[0].pasid === pasid) this.partials.delete(k);
     await this.answerPending((g) => g.dev === dev && g.pasid === pasid, 'invalid');
   }
@@ -289,7 +291,8 @@ export class Iopf {
         code = 'failure';
       }
     }
-    await this.pageResponse(g.dev, { pasid: g.pasid, grpid: g.grpid, code }).catch(() => {});
+    // The handler's work (the mm fault path for SVA) takes modelled time before the response.
+    await this.pageResponse(g.dev, { pasid: g.pasid, grpid: g.grpid, code }, domain?.iopfHandler ? this.hooks.serviceNs(g.dev.iommu) : 0).catch(() => {});
   }
 
   private key(dev: Device, pasid: number | undefined, grpid: number): string {

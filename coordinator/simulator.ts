@@ -24,11 +24,15 @@ import { ContextTables } from './context-tables.js';
 import { IdSpace } from './id-space.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
+import { WorkerHost } from './worker-host.js';
+import { DeliveryKind, EventScheduler } from './event-scheduler.js';
+import { TimeSync } from './time-sync.js';
 import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
 import { MmRegistry } from './mm-registry.js';
 import { VmManager } from './vm.js';
 import { Iopf, type PageRequestGroup, type ResponseCode } from './iopf.js';
+import { Iommufd } from './iommufd/iommufd.js';
 import { TestHooks } from './test-hooks.js';
 import { ModelledClock } from './modelled-clock.js';
 import type { SimulatorCore } from './simulator-core.js';
@@ -39,7 +43,10 @@ export interface SimulatorOptions {
   semantics?: 'latest' | 'v5';
   pasidPolicy?: 'global' | 'per-device';
   topology: TopologySpec;
-  /** Worker threads; only one per IOMMU (the default) is supported so far. */
+  /**
+   * Worker threads to run the IOMMUs on (at most one per IOMMU, the default). Fewer threads
+   * host several IOMMU instances each; modelled results are the same either way.
+   */
   threads?: number;
   seed?: number;
   testHooks?: boolean;
@@ -118,6 +125,8 @@ export class Simulator implements SimulatorCore {
   readonly mm: MmRegistry;
   /** Virtual machines and their vPASID → pPASID tables: `sim.vms.create()`. */
   readonly vms: VmManager;
+  /** The iommufd uAPI: `sim.iommufd.open()`. */
+  readonly iommufd: Iommufd;
   private readonly iopf: Iopf;
   /** Page-request groups as the CPU side receives them (I/O page faults of PRI devices). */
   readonly pageRequests$: Observable<PageRequestGroup>;
@@ -127,6 +136,12 @@ export class Simulator implements SimulatorCore {
   readonly faults$: Observable<FaultRecord> = this.faultSubject.asObservable();
   readonly events$: Observable<SimEvent> = this.eventSubject.asObservable();
   private readonly handles: IommuHandle[] = [];
+  private readonly hosts: WorkerHost[] = [];
+  /** What the workers sent back, held until time synchronisation hands it over. */
+  private readonly scheduler = new EventScheduler();
+  private sync!: TimeSync;
+  /** Callers of settle() waiting for the simulation to come to rest. */
+  private settleWaiters: (() => void)[] = [];
   private readonly ctxTables: ContextTables[] = [];
   private readonly didAllocs: IdSpace[] = [];
   private readonly bell = Doorbell.create();
@@ -140,7 +155,7 @@ export class Simulator implements SimulatorCore {
   private constructor(readonly options: SimulatorOptions, readonly configs: ResolvedIommuConfig[]) {
     this.frames = new FrameAllocator({
       maxBytes: options.arenaBytes,
-      onChunk: (index, sab) => { for (const h of this.handles) h.post({ type: 'arena-chunk', index, sab }); },
+      onChunk: (index, sab) => { for (const h of this.hosts) h.post({ type: 'arena-chunk', index, sab }); },
     });
     this.frames.shouldFail = this.failNth.shouldFail;
     this.topology = new Topology(options.topology, configs.length, (i) => configs[i].pasidBits);
@@ -148,8 +163,15 @@ export class Simulator implements SimulatorCore {
     this.vms = new VmManager(this.iommu.pasids);
     this.iopf = new Iopf(this.topology, {
       domainAt: (dev, pasid) => (pasid === undefined ? this.iommu.getDomainForDev(dev) : this.iommu.getDomainForDevPasid(dev, pasid)),
-      submit: async (iommu, descs) => { await this.handles[iommu].submit(descs, this.clock.now); },
-      drain: (iommu) => { this.handles[iommu].drain(); },
+      submit: async (iommu, descs, delayNs = 0) => { await this.handles[iommu].submit(descs, this.clock.now + delayNs); },
+      drain: async (iommu) => {
+        // A wait through the invalidation queue: the IOMMU has served everything before it,
+        // so every page request it wrote is here; software takes the queue in now.
+        await this.handles[iommu].submit([], this.clock.now);
+        this.handles[iommu].drain();
+        this.sync.flushNow(iommu, DeliveryKind.PageRequest);
+      },
+      serviceNs: (iommu) => this.configs[iommu].costs.prqServiceNs,
     });
     this.iopf.responseTimeoutMs = options.iopfResponseTimeoutMs;
     this.iommu.attachIopf(this.iopf);
@@ -158,23 +180,43 @@ export class Simulator implements SimulatorCore {
     this.iopf.responses$.subscribe((r) => this.eventSubject.next({ type: 'page-response', ...r }));
     this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
+    this.iommufd = new Iommufd({
+      iommu: this.iommu,
+      checkOpen: (op) => this.checkOpen(op),
+      checkDevice: (dev, op) => this.checkDevice(dev, op),
+      iommuPasidBits: (i) => this.configs[i].pasidBits,
+      faults$: this.faults$,
+      view: this.frames.view,
+    }, this.frames);
   }
 
   static async start(options: SimulatorOptions): Promise<Simulator> {
     const configs = resolveOptions(options);
     const sim = new Simulator(options, configs);
     try {
+      const threads = options.threads ?? configs.length;
+      const bells = Array.from({ length: threads }, () => Doorbell.create());
       for (const cfg of configs) {
         const tables = new ContextTables(sim.frames, 2 ** cfg.pasidBits);
         sim.ctxTables.push(tables);
         sim.didAllocs.push(new IdSpace('vtd-did'));
-        sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, sim.handleEvents, WORKER_URL));
+        sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, bells[cfg.index % threads], sim.handleEvents, sim.scheduler));
+      }
+      sim.sync = new TimeSync(sim.handles, sim.scheduler, sim.clock);
+      for (let t = 0; t < threads; t++) {
+        const mine = sim.handles.filter((h) => h.index % threads === t);
+        const host = new WorkerHost(`IOMMU worker ${t} (IOMMUs ${mine.map((h) => h.index).join(', ')})`, mine.map((h) => h.startInfo()),
+          sim.frames.view.buffers.slice(), sim.bell, { spinUs: configs[0].spinUs, testHooks: !!options.testHooks }, WORKER_URL, bells[t]);
+        host.onFail = (err) => sim.fatal(err);
+        host.onAnswer = () => { for (const h of mine) h.drain(); };
+        for (const h of mine) h.host = host;
+        sim.hosts.push(host);
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, rej) => {
         timer = setTimeout(() => rej(simError('ETIMEDOUT', 'Simulator.start', 'worker-start-timeout', `workers not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       });
-      await Promise.race([Promise.all(sim.handles.map((h) => h.ready)), timeout]).finally(() => clearTimeout(timer));
+      await Promise.race([Promise.all(sim.hosts.map((h) => h.ready)), timeout]).finally(() => clearTimeout(timer));
     } catch (e) {
       await sim.close();
       throw e;
@@ -263,8 +305,24 @@ export class Simulator implements SimulatorCore {
     return this.pageRequests$.pipe(filter((g) => g.dev === dev));
   }
 
+  /**
+   * Resolves when the simulation is at rest: everything the IOMMUs were given has been
+   * served and everything they produced handed over (fault records and page requests the
+   * driver takes in after the DMA that raised them completed, included). Page requests a
+   * handler has not answered yet do not hold it up.
+   */
+  settle(): Promise<void> {
+    this.checkOpen('settle');
+    return new Promise<void>((resolve) => {
+      this.settleWaiters.push(resolve);
+      this.bell.kick();
+    });
+  }
+
+  /** Counters of every IOMMU and of the CPU side, once the simulation is at rest (settle()). */
   async stats(): Promise<SimStats> {
     this.checkOpen('stats');
+    await this.settle();
     return {
       iommus: await Promise.all(this.handles.map((h) => h.stats())),
       tables: { bytesInUse: this.frames.bytesInUse, peakBytes: this.frames.peakBytes, reservedBytes: this.frames.bytesReserved },
@@ -283,7 +341,11 @@ export class Simulator implements SimulatorCore {
     this.closing ??= (async () => {
       this.closed = true;
       this.bell.kick();
-      await Promise.all(this.handles.map((h) => h.close()));
+      const closedErr = simError('EIO', 'iommu-worker', 'closed', 'the simulator is closed');
+      for (const h of this.handles) h.fail(closedErr);
+      this.scheduler.clear();
+      for (const w of this.settleWaiters.splice(0)) w();
+      await Promise.all(this.hosts.map((h) => h.close()));
       await this.pumpDone;
       this.iopf.complete();
       this.faultSubject.complete();
@@ -327,30 +389,40 @@ export class Simulator implements SimulatorCore {
     onPrqOverflow: (iommu: number) => {
       this.iopf.onQueueOverflow(iommu);
     },
-    onFatal: (_iommu: number, err: SimError) => {
-      if (this.closed) return;
-      this.failure ??= err;
-      for (const h of this.handles) h.fail(err, false);
-      void this.close();
-    },
   };
 
-  /** Drains every worker's output; sleeps on the coordinator doorbell when all is quiet. */
+  /** A worker thread failed (crash, exit, watchdog): everything pending fails with it and the simulator shuts down. */
+  private fatal(err: SimError): void {
+    if (this.closed) return;
+    this.failure ??= err;
+    for (const h of this.handles) h.fail(err);
+    void this.close();
+  }
+
+  /**
+   * The coordinator's loop: drains every worker's output and hands it over in modelled-time
+   * order (time-sync.ts), yielding after each handover so the code it resumes runs; sleeps
+   * on the coordinator doorbell when nothing moves.
+   */
   private async pump(): Promise<void> {
     const limit = this.options.hostTimeoutMs ?? 30_000;
-    const quiet = () => this.closed || this.handles.every((h) => h.quiet());
+    const quiet = () => this.closed || (this.sync.quiet() && !(this.settleWaiters.length > 0 && this.sync.atRest()));
     while (!this.closed) {
-      let moved = 0;
-      for (const h of this.handles) moved += h.drain();
+      const r = this.sync.step();
       const now = performance.now();
       for (const h of this.handles) {
         // DMAs parked on page requests that software holds are not the worker's to finish.
-        if (h.pending > 0 && now - h.lastProgress > limit && !this.iopf.hasPending(h.index)) {
-          this.handleEvents.onFatal(h.index, simError('ETIMEDOUT', 'iommu-worker', 'worker-not-answering', `IOMMU ${h.index} made no progress for ${limit} ms`));
+        if (h.pending > 0 && now - Math.max(h.lastProgress, h.host.lastAnswer) > limit && !this.iopf.hasPending(h.index)) {
+          this.fatal(simError('ETIMEDOUT', 'iommu-worker', 'worker-not-answering', `IOMMU ${h.index} made no progress for ${limit} ms`));
         }
       }
-      if (moved > 0) await new Promise<void>((r) => setImmediate(r)); // let timers and messages run
-      else await this.bell.sleepAsync(quiet, 100);
+      if (r.delivered === 0 && this.settleWaiters.length > 0 && this.sync.atRest()) {
+        for (const w of this.settleWaiters.splice(0)) w();
+        await new Promise<void>((res) => setImmediate(res));
+        continue;
+      }
+      if (r.delivered > 0 || r.moved > 0) await new Promise<void>((res) => setImmediate(res)); // resumed code runs, timers and messages too
+      else await this.bell.sleepAsync(quiet, 50);
     }
   }
 }
@@ -373,13 +445,14 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   if (!Array.isArray(specs) || specs.length < 1 || specs.length > 1024 || (typeof t.iommus === 'number' && !Number.isInteger(t.iommus))) {
     throw simError('EINVAL', op, 'bad-iommu-count', `topology.iommus: expected 1..1024 or a list, got ${String(t.iommus)}`);
   }
-  if (o.threads !== undefined && o.threads !== specs.length) {
-    throw simError('EOPNOTSUPP', op, 'threads-not-modelled', 'only one worker per IOMMU so far');
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= specs.length)) {
+    throw simError('EINVAL', op, 'bad-threads', `threads: expected 1..${specs.length} (one per IOMMU at most), got ${String(o.threads)}`);
   }
   const cores = 2;
   // An idle worker must spin longer than the coordinator takes to come back from a
   // waitAsync wake-up (~60–100 µs here), or every call pays a sleeping-thread wake-up.
-  const spinUs = o.spinUs ?? (specs.length < cores ? 200 : specs.length <= 2 * cores ? 10 : 0);
+  const threads = o.threads ?? specs.length;
+  const spinUs = o.spinUs ?? (threads < cores ? 200 : threads <= 2 * cores ? 10 : 0);
   if (!Number.isFinite(spinUs) || spinUs < 0) throw simError('EINVAL', op, 'bad-spin', `spinUs: ${spinUs}`);
   // NaN would disable the watchdog and 0 or less would time out every request at once.
   if (o.hostTimeoutMs !== undefined && !(o.hostTimeoutMs > 0)) throw simError('EINVAL', op, 'bad-host-timeout', `hostTimeoutMs: ${o.hostTimeoutMs}`);

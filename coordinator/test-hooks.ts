@@ -10,6 +10,7 @@ import { FR, type FaultReasonName, faultReasonName } from '../shared/layout/faul
 import { asU64 } from '../shared/units.js';
 import type { Perm, Simulator } from './simulator.js';
 import type { Device } from './topology.js';
+import type { IommufdContext } from './iommufd/context.js';
 
 /** A page request (or Stop Marker) a test makes a device send. */
 export interface InjectedPageRequest {
@@ -35,7 +36,7 @@ export class TestHooks {
   /** The IOTLB entries of one IOMMU, as the hardware holds them now. */
   iotlbEntries(iommu: number): Promise<{ did: number; pasidTag: number; vpn: number; sizeShift: number; pfn: number; perm: number; pgtt: number }[]> {
     this.check('test.iotlbEntries');
-    return this.sim.handle(iommu).request({ type: 'test', op: 'iotlb-entries' });
+    return this.sim.handle(iommu).request({ type: 'test', iommu, op: 'iotlb-entries' });
   }
 
   /** The PASID-table entry memory holds for (dev, pasid). */
@@ -92,16 +93,9 @@ export class TestHooks {
         read: !!r.perm?.read, write: !!r.perm?.write, exec: !!r.perm?.exec, priv: !!r.perm?.priv, stopMarker: stop,
       };
     });
-    // Software does not look at the queue until the whole burst has arrived.
-    const h = this.sim.handle(dev.iommu);
-    h.prqHeld++;
-    let queued: boolean[];
-    try {
-      queued = await h.request<boolean[]>({ type: 'test', op: 'inject-page-request', reqs });
-    } finally {
-      h.prqHeld--;
-    }
-    h.drain();
+    // The burst arrives at the IOMMU's current modelled time, all at once.
+    const queued = await this.sim.handle(dev.iommu).request<boolean[]>({ type: 'test', iommu: dev.iommu, op: 'inject-page-request', reqs });
+    await this.sim.settle(); // handed over at the modelled time the driver takes them in
     return queued.map((q) => ({ dropped: !q }));
   }
 
@@ -114,9 +108,10 @@ export class TestHooks {
     const code = (Object.values(FR) as number[]).find((c) => faultReasonName(c) === f.reason);
     if (code === undefined) throw simError('EINVAL', op, 'bad-reason', String(f.reason));
     await this.sim.handle(dev.iommu).request({
-      type: 'test', op: 'inject-fault',
+      type: 'test', iommu: dev.iommu, op: 'inject-fault',
       fault: { rid: dev.rid, pasid: f.pasid ?? -1, addr: asU64(f.addr, op, 'addr'), reason: code, write: !!f.perm?.write },
     });
+    await this.sim.settle(); // handed over at the modelled time the driver takes it in
   }
 
   /** iopf_queue_discard_partial for one IOMMU; returns how many partial groups were dropped. */
@@ -142,12 +137,24 @@ export class TestHooks {
   /** Makes a worker throw, as a bug in the hardware model would. */
   crashWorker(iommu: number): void {
     this.check('test.crashWorker');
-    this.sim.handle(iommu).post({ type: 'test', id: 0, op: 'crash' });
+    this.sim.handle(iommu).host.post({ type: 'test', id: 0, iommu, op: 'crash' });
   }
 
   /** Makes a worker stop answering (a wedged thread). */
   hangWorker(iommu: number): void {
     this.check('test.hangWorker');
-    this.sim.handle(iommu).post({ type: 'test', id: 0, op: 'hang' });
+    this.sim.handle(iommu).host.post({ type: 'test', id: 0, iommu, op: 'hang' });
+  }
+
+  /** IOMMU_TEST_OP_ADD_RESERVED: reserves [start, start + length) in an IOAS (EADDRINUSE over an area or allowed range). */
+  ioasAddReserved(fd: IommufdContext, ioasId: number, start: bigint, length: bigint): void {
+    this.check('test.ioasAddReserved');
+    fd.addReservedForTest(ioasId, start, length);
+  }
+
+  /** IOMMU_TEST_OP_PASID_CHECK_HWPT: the HWPT id the core has at (device, PASID), or 0 (PASID 0: the RID). */
+  pasidCheckHwpt(fd: IommufdContext, devId: number, pasid: number): number {
+    this.check('test.pasidCheckHwpt');
+    return fd.pasidHwptId(devId, pasid);
   }
 }

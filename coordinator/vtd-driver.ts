@@ -13,10 +13,13 @@
  * The domain's attachments are its cache tags (who may cache its translations).
  * SVA domains share the process's first-stage table; at mm exit their entries are left
  * non-present with FPD set, so translation is blocked and faults are suppressed.
- * Does not model: nested entries (a later issue), PRI drain on teardown (the fault issue),
- * caching mode.
+ * Nested domains: the entry is PGTT=nested with the nested domain's own DID, the guest's
+ * first-stage root (a guest-physical address) and the parent's second-stage root; a change
+ * of the parent's second stage also flushes every nested domain above it (nested-flush.ts).
+ * Does not model: PRI drain on teardown (the fault issue), caching mode.
  */
-import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_PT, PGTT_SL, AW_48_4LEVEL, FLPM_4LEVEL, type PasidEntry } from '../shared/layout/pasid-entry.js';
+import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, AW_39_3LEVEL, AW_48_4LEVEL, AW_57_5LEVEL, FLPM_4LEVEL, FLPM_5LEVEL, type PasidEntry } from '../shared/layout/pasid-entry.js';
+import { nestedParentFlush, nestedUserFlush } from './nested-flush.js';
 import { FIRST_STAGE } from '../shared/layout/pte-format.js';
 import { frameToAddr } from '../shared/memory/arena.js';
 import { Domain } from './domain.js';
@@ -89,6 +92,17 @@ export class VtdDriver {
   /** Invalidates [start, end) of `domain` everywhere it may be cached; resolves when done. */
   async flushRange(domain: Domain, start: bigint, end: bigint, kind: string): Promise<void> {
     await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, rangeFlush(tags, start, end), kind)));
+    // A nest parent's change reaches every nested domain above it.
+    const nestedTags = new Map<number, CacheTag[]>();
+    for (const child of domain.children) {
+      for (const [iommu, tags] of this.tagsByIommu(child)) nestedTags.set(iommu, [...(nestedTags.get(iommu) ?? []), ...tags]);
+    }
+    await Promise.all([...nestedTags].map(([iommu, tags]) => this.core.flush(iommu, nestedParentFlush(tags), `${kind}-nested`)));
+  }
+
+  /** A user's stage-1 invalidation of a nested domain: PASID-based IOTLB, then device TLBs. */
+  async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
+    await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, nestedUserFlush(tags, addr, npages), 'nested-invalidate')));
   }
 
   /** Invalidates everything of `domain` (iommu_flush_iotlb_all). */
@@ -106,6 +120,15 @@ export class VtdDriver {
 
   private entryFor(domain: Domain, did: number): PasidEntry {
     if (domain.type === 'identity') return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_PT, did };
+    if (domain.nested) {
+      const { parent, s1 } = domain.nested;
+      const ppt = parent.pt!;
+      const aw = ppt.levels === 3 ? AW_39_3LEVEL : ppt.levels === 5 ? AW_57_5LEVEL : AW_48_4LEVEL;
+      return {
+        ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_NESTED, did, aw, ssptptr: frameToAddr(ppt.rootFrame),
+        flpm: s1.levels === 5 ? FLPM_5LEVEL : FLPM_4LEVEL, fsptptr: s1.rootGpa, sre: s1.sre, wpe: s1.wpe,
+      };
+    }
     const pt = domain.pt!;
     if (pt.format === FIRST_STAGE) {
       return { ...PASID_ENTRY_ZERO, present: true, pgtt: PGTT_FL, did, flpm: FLPM_4LEVEL, fsptptr: frameToAddr(pt.rootFrame) };
@@ -139,7 +162,7 @@ export class VtdDriver {
     if (domain.type === 'blocked') return undefined;
     const did = domain.type === 'identity' ? FLPT_DEFAULT_DID : domain.dids.get(dev.iommu)?.did;
     if (did === undefined) return undefined;
-    const pgtt = domain.type === 'identity' ? PGTT_PT : domain.pt!.format === FIRST_STAGE ? PGTT_FL : PGTT_SL;
+    const pgtt = domain.type === 'identity' ? PGTT_PT : domain.nested ? PGTT_NESTED : domain.pt!.format === FIRST_STAGE ? PGTT_FL : PGTT_SL;
     return { did, rid: dev.rid, pasid, pgtt, ats: dev.ats };
   }
 

@@ -3,35 +3,62 @@
  * the event ring to the coordinator.
  *
  * Models: one VT-d fault record (FRCD layout: address, source id, PASID, reason, read or
- * write) per recorded fault, stamped with its modelled time; a full queue drops the record
- * and raises the ring's overflow flag with a lost count (as the hardware's PFO/overflow
- * does), it never blocks translation; faults with fault processing disabled (FPD) are
- * counted and not recorded.
+ * write) per recorded fault, stamped with the modelled time at which the driver takes it
+ * in (sw-drain.ts); a queue the driver has not emptied yet is full at its depth: the record
+ * is dropped and the overflow (PFO) set, every fault is dropped until the driver has
+ * emptied the queue and cleared it, and then an overflow notice with the episode's lost
+ * count follows the records (as an entry of kind OUT_OVERFLOW on the ring). Translation
+ * never blocks on the queue in modelled time; faults with fault processing disabled (FPD)
+ * are counted and not recorded.
  * Does not model: the FRCD register file itself (NFR registers, FRI pointer, fault-event
  * interrupt masking): records go straight to a queue, like SMMUv3's event queue.
  */
 import { FAULT_RECORD_U32, writeFaultRecord } from '../shared/layout/fault-record.js';
+import { OUT_OVERFLOW, pushOutput } from './output-ring.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
+import { NEW_OVERFLOW, type SoftwareDrain } from './sw-drain.js';
 
 export class EventQueue {
   recorded = 0;
   suppressed = 0;
   lost = 0;
+  private episode = 0;
   private readonly scratch = new Uint32Array(FAULT_RECORD_U32);
 
-  constructor(private readonly ring: SpscRing) {}
+  constructor(
+    private readonly ring: SpscRing,
+    private readonly drain: SoftwareDrain,
+    private readonly at: (t: number, fire: (t: number) => void) => void,
+  ) {}
 
-  /** Records a fault; returns false when it was lost to overflow. */
-  record(rid: number, pasid: number, addrLo: number, addrHi: number, reason: number, write: boolean, stampNs: number): boolean {
+  /** Records a fault at modelled time `t`; returns false when it was lost to an overflow. */
+  record(rid: number, pasid: number, addrLo: number, addrHi: number, reason: number, write: boolean, t: number): boolean {
+    const d = this.drain;
+    if (d.overflowUntil >= 0 && t >= d.overflowUntil) this.endOverflow(this.episode, d.overflowUntil); // before the scratch is filled
+    const takeIn = d.push(t);
+    if (takeIn < 0) {
+      this.lost++;
+      if (takeIn === NEW_OVERFLOW) {
+        const ep = ++this.episode;
+        this.at(d.overflowUntil, (when) => this.endOverflow(ep, when));
+      }
+      return false;
+    }
     writeFaultRecord(this.scratch, 0, {
       addr: (BigInt(addrHi >>> 0) << 32n) | BigInt((addrLo & 0xfffff000) >>> 0),
       sid: rid, pasidPresent: pasid >= 0, reason, pasid: pasid >= 0 ? pasid : 0, addressType: 0, read: !write, fault: true,
     });
-    if (this.ring.pushOrOverflow(this.scratch, stampNs)) {
-      this.recorded++;
-      return true;
-    }
-    this.lost++;
-    return false;
+    pushOutput(this.ring, this.scratch, takeIn);
+    this.recorded++;
+    return true;
+  }
+
+  /** The driver has emptied the queue and clears the overflow: the notice goes out. */
+  private endOverflow(ep: number, when: number): void {
+    if (ep !== this.episode || this.drain.overflowUntil < 0) return; // already ended
+    const lost = this.drain.endEpisode();
+    this.scratch.fill(0);
+    this.scratch[0] = lost;
+    pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
   }
 }

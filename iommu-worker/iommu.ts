@@ -1,17 +1,23 @@
 /**
  * One hardware IOMMU instance: the model root that wires its queues, caches, walker and
- * clock together and runs its synchronous service loop.
+ * clock together and serves its inputs.
  *
  * Models: an IOMMU that serves its invalidation queue and its devices' DMA requests in
- * arrival order (commands first in each round), completes each DMA request with a
- * translation or a fault, records faults on its event queue, and keeps a modelled clock:
- * each item starts at max(clock, its stamp) and advances the clock by its modelled cost.
- * When idle it spins for a bounded time, then sleeps on its doorbell.
- * Does not model: the conservative time synchronisation between IOMMUs (a later issue);
- * here each IOMMU's clock is its own.
+ * one order — the order in which the coordinator accepted them (the input sequence
+ * number carried beside each ring entry) — so the modelled results are the same whatever
+ * the host threads do. Each input starts at max(clock, its stamp) and advances the clock
+ * by its modelled cost. Internal events (the end of a queue overflow, when the driver
+ * clears it and devices retry) wait on a timer that runs when the coordinator's horizon
+ * (no input stamped earlier will come) or the next input's stamp reaches it; timers run
+ * before inputs of the same time. After each run of inputs the instance publishes its
+ * progress (last input served, clock, next timer) for the coordinator's conservative
+ * synchronisation. A DMA that page-faults on a PRI device waits on its page request; the
+ * response command retries or fails it.
+ * Does not model: several requests of one device in flight at once (each DMA is served
+ * whole before the next input), DMA read/write data.
  */
 import type { ResolvedIommuConfig, CostModel } from '../shared/config.js';
-import type { WorkerStats } from '../shared/protocol.js';
+import { PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type WorkerStats } from '../shared/protocol.js';
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { readInvDesc } from '../shared/layout/inv-desc.js';
@@ -22,9 +28,23 @@ import { Translator } from './translate.js';
 import { CommandExecutor } from './command-queue.js';
 import { EventQueue } from './event-queue.js';
 import { type ParkedDma, PageRequestQueue, PrqOutcome, RESP_SUCCESS } from './page-requests.js';
+import { SoftwareDrain } from './sw-drain.js';
 
-/** Items served per queue per round, so neither queue starves the other. */
+/** Inputs served per call, so control traffic and the other instances of the thread get a turn. */
 const BATCH = 64;
+
+export interface InstanceRings {
+  command: SpscRing;
+  dma: SpscRing;
+  dmaResponse: SpscRing;
+  event: SpscRing;
+  pageRequest: SpscRing;
+}
+
+interface Timer {
+  t: number;
+  fire: (t: number) => void;
+}
 
 export class Iommu {
   readonly translator: Translator;
@@ -35,24 +55,206 @@ export class Iommu {
   dmaCount = 0;
   translated = 0;
   sleeps = 0;
+  /** Sequence number of the next input to serve (the coordinator numbers from 1). */
+  private nextSeq = 1;
+  private readonly timers: Timer[] = [];
+  private readonly progI32: Int32Array;
+  private readonly progF64: Float64Array;
+  /** Completion time of each wait descriptor, indexed by its status data. */
+  private readonly waitTimes: Float64Array;
+  private readonly cmdRing: SpscRing;
+  private readonly dmaRing: SpscRing;
+  private readonly respRing: SpscRing;
 
   constructor(
     readonly cfg: ResolvedIommuConfig,
     readonly view: ArenaView,
     rootTableFrame: number,
-    private readonly cmdRing: SpscRing,
-    private readonly dmaRing: SpscRing,
-    private readonly respRing: SpscRing,
-    eventRing: SpscRing,
-    /** Times at which each wait descriptor completed, indexed by its status data. */
-    private readonly waitTimes: Float64Array,
-    prqRing: SpscRing,
+    rings: InstanceRings,
+    progress: SharedArrayBuffer,
+    progressBytes: number,
   ) {
+    this.cmdRing = rings.command;
+    this.dmaRing = rings.dma;
+    this.respRing = rings.dmaResponse;
+    this.progI32 = new Int32Array(progress, 0, 4);
+    this.progF64 = new Float64Array(progress, 0, 4);
+    this.waitTimes = new Float64Array(progress, progressBytes, cfg.queues.command);
+    const c = cfg.costs;
     this.translator = new Translator(view, rootTableFrame, cfg);
-    this.commands = new CommandExecutor(this.translator, view, cfg.costs);
-    this.events = new EventQueue(eventRing);
-    this.pageRequests = new PageRequestQueue(prqRing);
+    this.commands = new CommandExecutor(this.translator, view, c);
+    const at = (t: number, fire: (t: number) => void) => this.schedule(t, fire);
+    this.events = new EventQueue(rings.event, new SoftwareDrain(cfg.queues.event, c.irqNs, c.eventDrainNs), at);
+    this.pageRequests = new PageRequestQueue(rings.pageRequest, new SoftwareDrain(cfg.queues.pageRequest, c.irqNs, c.prqDrainNs), at);
+    this.pageRequests.onRetry = (list, t) => this.retryAfterOverflow(list, t);
     this.commands.onPageResponse = (rid, prg, code) => this.pageResponse(rid, prg, code);
+  }
+
+  get costs(): CostModel {
+    return this.cfg.costs;
+  }
+
+  /**
+   * Serves inputs in sequence order (and timers due before them) up to BATCH; returns how
+   * many. Publishes progress when anything moved.
+   */
+  serve(): number {
+    let n = 0;
+    const cmd = this.cmdRing;
+    const dma = this.dmaRing;
+    while (n < BATCH) {
+      const c = cmd.available();
+      const d = dma.available();
+      let stamp = Infinity;
+      let which = 0;
+      if (c > 0 && cmd.seqs[cmd.consSlot(0)] === this.nextSeq) {
+        which = 1;
+        stamp = cmd.stamps[cmd.consSlot(0)];
+      } else if (d > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) {
+        which = 2;
+        stamp = dma.stamps[dma.consSlot(0)];
+      }
+      // Timers due no later than the next input's start (or than the horizon when none is here).
+      // Any later input starts at max(clock, its stamp) and no stamp will be below the horizon.
+      const limit = which === 0 ? Math.max(this.horizon, this.clockNs) : Math.max(this.clockNs, stamp);
+      if (this.timers.length > 0 && this.timers[0].t <= limit) {
+        this.fireTimer();
+        n++;
+        continue;
+      }
+      if (which === 0) break;
+      n += which === 1 ? this.serveCommands(c, BATCH - n) : this.serveDma(d, BATCH - n);
+    }
+    if (n > 0) this.publish();
+    return n;
+  }
+
+  /** True when nothing can be served now (used by the idle loop). */
+  idle(): boolean {
+    const cmd = this.cmdRing;
+    const dma = this.dmaRing;
+    if (cmd.available() > 0 && cmd.seqs[cmd.consSlot(0)] === this.nextSeq) return false;
+    if (dma.available() > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) return false;
+    return this.timers.length === 0 || this.timers[0].t > Math.max(this.horizon, this.clockNs);
+  }
+
+  private get horizon(): number {
+    return this.progF64[PROG_HORIZON];
+  }
+
+  /** Progress for the coordinator, as a seqlock: odd version while writing. */
+  private publish(): void {
+    const v = this.progI32[PROG_VER];
+    Atomics.store(this.progI32, PROG_VER, v + 1); // seq-cst: readers see an odd version and retry
+    this.progF64[PROG_CLOCK] = this.clockNs;
+    this.progF64[PROG_TIMER] = this.timers.length > 0 ? this.timers[0].t : Infinity;
+    Atomics.store(this.progI32, PROG_SEQ, this.nextSeq - 1); // seq-cst: after every output of those inputs
+    Atomics.store(this.progI32, PROG_VER, v + 2); // release: the block is consistent again
+  }
+
+  private schedule(t: number, fire: (t: number) => void): void {
+    let i = this.timers.length;
+    while (i > 0 && this.timers[i - 1].t > t) i--;
+    this.timers.splice(i, 0, { t, fire });
+  }
+
+  private fireTimer(): void {
+    const tm = this.timers.shift()!;
+    if (tm.t > this.clockNs) this.clockNs = tm.t;
+    tm.fire(tm.t);
+  }
+
+  /** Serves a run of commands whose sequence numbers follow on; returns how many. */
+  private serveCommands(avail: number, max: number): number {
+    const ring = this.cmdRing;
+    const costs = this.cfg.costs;
+    let k = 0;
+    let released = 0;
+    for (; k < avail && k < max; k++) {
+      const slot = ring.consSlot(k);
+      if (ring.seqs[slot] !== this.nextSeq) break;
+      const stamp = ring.stamps[slot];
+      if (k > 0 && this.timers.length > 0 && this.timers[0].t <= Math.max(this.clockNs, stamp)) break; // a timer goes first
+      this.nextSeq++;
+      const d = readInvDesc(ring.u32, slot * ring.entryWords);
+      const start = Math.max(this.clockNs, stamp);
+      if (d.type === 'wait') {
+        // The completion time is stored before the status write that publishes it.
+        this.clockNs = start + costs.waitNs;
+        this.waitTimes[d.statusData & (this.waitTimes.length - 1)] = this.clockNs;
+        this.commands.execute(d);
+        // Free the slots up to the wait before telling the coordinator, so it may refill them.
+        ring.release(k + 1 - released);
+        released = k + 1;
+        if (d.interrupt) this.onWaitInterrupt();
+      } else {
+        this.clockNs = start; // a page group response retries its DMA from here
+        this.clockNs = start + this.commands.execute(d);
+      }
+    }
+    if (k > released) ring.release(k - released);
+    return k;
+  }
+
+  /** Rung after a wait descriptor with the interrupt flag (set by main.ts). */
+  onWaitInterrupt: () => void = () => {};
+
+  /** Serves a run of DMA requests whose sequence numbers follow on (fewer if completions lack room). */
+  private serveDma(avail: number, max: number): number {
+    const req = this.dmaRing;
+    const resp = this.respRing;
+    const n = Math.min(avail, resp.freeSlots(), max);
+    const t = this.translator;
+    let written = 0;
+    let k = 0;
+    for (; k < n; k++) {
+      const slot = req.consSlot(k);
+      if (req.seqs[slot] !== this.nextSeq) break;
+      const stamp = req.stamps[slot];
+      if (k > 0 && this.timers.length > 0 && this.timers[0].t <= Math.max(this.clockNs, stamp)) break; // a timer goes first
+      this.nextSeq++;
+      const at = slot * req.entryWords;
+      const u = req.u32;
+      const rid = reqRid(u, at);
+      const pasid = reqPasid(u, at);
+      const access = reqAccess(u, at);
+      const lo = reqAddrLo(u, at);
+      const hi = reqAddrHi(u, at);
+      const st = t.translate(rid, pasid, access, reqPriv(u, at), lo, hi);
+      this.clockNs = Math.max(this.clockNs, stamp) + t.costNs;
+      let recorded = false;
+      if (st !== 0) {
+        // A device with PRI sends a page request instead of taking a page-table fault. That
+        // may end an overflow and complete retried DMAs on the completion ring: publish what
+        // this run wrote first, and end the run after it (the free-slot count is stale).
+        if (t.pageFault && t.pri) {
+          if (written > 0) resp.publish(written);
+          written = 0;
+          const out = this.pageRequests.request({ tag: reqTag(u, at), rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs);
+          if (out !== PrqOutcome.Refused) {
+            k++;
+            break; // completed when the page group response arrives, or retried after an overflow
+          }
+          // Refused: the device takes the fault; the run ends after this completion.
+          if (t.suppressed) this.events.suppressed++;
+          else recorded = this.events.record(rid, pasid, lo, hi, st, access === ACCESS_WRITE, this.clockNs);
+          this.completeParked({ tag: reqTag(u, at), rid, pasid, access, priv: false, addrLo: lo, addrHi: hi, fr: st }, st, false, recorded);
+          k++;
+          break;
+        }
+        if (t.suppressed) this.events.suppressed++;
+        else recorded = this.events.record(rid, pasid, lo, hi, st, access === ACCESS_WRITE, this.clockNs);
+      } else {
+        this.translated++;
+      }
+      const rslot = resp.prodSlot(written++);
+      writeDmaResponse(resp.u32, rslot * resp.entryWords, reqTag(u, at), st, recorded, t.cached, t.paLo, t.paHi);
+      resp.stamps[rslot] = this.clockNs;
+    }
+    this.dmaCount += k;
+    req.release(k);
+    if (written > 0) resp.publish(written);
+    return k;
   }
 
   /** A page group response from the invalidation queue: the device retries or gives up. */
@@ -71,13 +273,13 @@ export class Iommu {
   }
 
   /**
-   * Retries the DMAs whose page requests the IOMMU auto-answered on a PRQ overflow, once
-   * software has acknowledged it: each translates, or sends a new page request (which may
-   * overflow again), or faults. Returns how many were retried.
+   * The DMAs whose page requests the IOMMU answered itself on a page request queue
+   * overflow retry when the driver has cleared it (time `at`): each translates, or sends
+   * a new page request (which may overflow again), or faults.
    */
-  retryAfterOverflow(): number {
-    const list = this.pageRequests.takeRetries();
+  private retryAfterOverflow(list: ParkedDma[], at: number): void {
     const t = this.translator;
+    if (at > this.clockNs) this.clockNs = at;
     for (const d of list) {
       const st = t.translate(d.rid, d.pasid, d.access, d.priv, d.addrLo, d.addrHi);
       this.clockNs += t.costNs;
@@ -88,100 +290,18 @@ export class Iommu {
         this.completeParked(d, st, true);
       }
     }
-    return list.length;
   }
 
-  /** Completes a DMA that waited on a page request: translated (st 0) or faulted. */
-  private completeParked(d: ParkedDma, st: number, recoverable: boolean): void {
+  /** Completes a DMA that waited on a page request (or ended a run): translated (st 0) or faulted. */
+  private completeParked(d: ParkedDma, st: number, recoverable: boolean, recorded = false): void {
     const resp = this.respRing;
     // The completion ring is as deep as the DMA ring; wait for the coordinator to drain it.
     while (resp.freeSlots() === 0) resp.waitForSpaceSync(1, 100);
     const t = this.translator;
     const slot = resp.prodSlot(0);
-    writeDmaResponse(resp.u32, slot * resp.entryWords, d.tag, st, false, false, st === 0 ? t.paLo : 0, st === 0 ? t.paHi : 0, st !== 0 && recoverable);
+    writeDmaResponse(resp.u32, slot * resp.entryWords, d.tag, st, recorded, false, st === 0 ? t.paLo : 0, st === 0 ? t.paHi : 0, st !== 0 && recoverable);
     resp.stamps[slot] = this.clockNs;
     resp.publish(1);
-  }
-
-  get costs(): CostModel {
-    return this.cfg.costs;
-  }
-
-  /** Serves up to BATCH commands in order; returns how many. */
-  serveCommands(): number {
-    const ring = this.cmdRing;
-    const n = Math.min(ring.available(), BATCH);
-    let released = 0;
-    for (let k = 0; k < n; k++) {
-      const slot = ring.consSlot(k);
-      const d = readInvDesc(ring.u32, slot * ring.entryWords);
-      const start = Math.max(this.clockNs, ring.stamps[slot]);
-      if (d.type === 'wait') {
-        // The completion time is stored before the status write that publishes it.
-        this.clockNs = start + this.cfg.costs.waitNs;
-        this.waitTimes[d.statusData & (this.waitTimes.length - 1)] = this.clockNs;
-        this.commands.execute(d);
-        // Free the slots up to the wait before telling the coordinator, so it may refill them.
-        ring.release(k + 1 - released);
-        released = k + 1;
-        if (d.interrupt) this.onWaitInterrupt();
-      } else {
-        this.clockNs = start + this.commands.execute(d);
-      }
-    }
-    if (n > released) ring.release(n - released);
-    return n;
-  }
-
-  /** Rung after a wait descriptor with the interrupt flag (set by main.ts). */
-  onWaitInterrupt: () => void = () => {};
-
-  /** Serves up to BATCH DMA requests (fewer if the completion ring is short of space). */
-  serveDma(): number {
-    const req = this.dmaRing;
-    const resp = this.respRing;
-    const n = Math.min(req.available(), resp.freeSlots(), BATCH);
-    if (n === 0) return 0;
-    const t = this.translator;
-    let written = 0;
-    for (let k = 0; k < n; k++) {
-      const slot = req.consSlot(k);
-      const at = slot * req.entryWords;
-      const u = req.u32;
-      const rid = reqRid(u, at);
-      const pasid = reqPasid(u, at);
-      const access = reqAccess(u, at);
-      const lo = reqAddrLo(u, at);
-      const hi = reqAddrHi(u, at);
-      const st = t.translate(rid, pasid, access, reqPriv(u, at), lo, hi);
-      const start = Math.max(this.clockNs, req.stamps[slot]);
-      this.clockNs = start + t.costNs;
-      let recorded = false;
-      if (st !== 0) {
-        // A device with PRI sends a page request instead of taking a page-table fault.
-        const tag = reqTag(u, at);
-        if (t.pageFault && t.pri && this.pageRequests.request({ tag, rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs) !== PrqOutcome.Refused) {
-          continue; // completed when the page group response arrives, or retried after an overflow
-        }
-        if (t.suppressed) this.events.suppressed++;
-        else recorded = this.events.record(rid, pasid, lo, hi, st, access === ACCESS_WRITE, this.clockNs);
-      } else {
-        this.translated++;
-      }
-      const rslot = resp.prodSlot(written++);
-      writeDmaResponse(resp.u32, rslot * resp.entryWords, reqTag(u, at), st, recorded, t.cached, t.paLo, t.paHi);
-      resp.stamps[rslot] = this.clockNs;
-    }
-    this.dmaCount += n;
-    req.release(n);
-    if (written > 0) resp.publish(written);
-    return n;
-  }
-
-  /** True when there is nothing to serve (used by the idle loop). */
-  idle(): boolean {
-    return this.cmdRing.available() === 0 && (this.dmaRing.available() === 0 || this.respRing.freeSlots() === 0) &&
-      !this.pageRequests.retryReady;
   }
 
   stats(): WorkerStats {

@@ -1,18 +1,21 @@
 /**
- * Worker entry point: one hardware IOMMU per worker thread.
+ * Worker entry point: one worker thread hosting one or more hardware IOMMU instances
+ * (one by default; several with the `threads` option).
  *
  * Models: the start-up handshake (the StartMessage arrives as workerData; the worker
- * attaches to the arena, its rings and doorbells, then posts Ready), the synchronous
- * service loop, and the control traffic it reads with receiveMessageOnPort whenever the
- * coordinator's control sequence number moved (arena growth, stats, test hooks, shutdown).
+ * attaches to the arena, the rings and doorbells of each instance, then posts Ready), the
+ * synchronous service loop that gives each instance a turn, and the control traffic it
+ * reads with receiveMessageOnPort whenever the coordinator's control sequence number moved
+ * (arena growth, stats, test hooks, shutdown). Instances never share state: each serves
+ * its own inputs in its own order, so how many share a thread does not change results.
  * An exception anywhere is reported as a Fatal message and rethrown, so the coordinator
  * sees both the message and the worker's error/exit.
  * Does not model: hardware registers (the coordinator hands over table and queue
  * addresses directly).
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { FromWorker, StartMessage, ToWorker } from '../shared/protocol.js';
-import { CTL_SEQ } from '../shared/protocol.js';
+import type { FromWorker, InstanceStart, RingHandle, StartMessage, ToWorker } from '../shared/protocol.js';
+import { CTL_SEQ, PROG_BYTES } from '../shared/protocol.js';
 import { ArenaView } from '../shared/memory/arena.js';
 import { SpscRing } from '../shared/ring/spsc-ring.js';
 import { Doorbell } from '../shared/ring/doorbell.js';
@@ -30,33 +33,36 @@ function main(start: StartMessage): void {
   start.arenaChunks.forEach((sab, i) => view.addChunk(i, sab));
   const workerBell = new Doorbell(start.workerBell.sab, start.workerBell.byteOffset);
   const coordBell = new Doorbell(start.coordinatorBell.sab, start.coordinatorBell.byteOffset);
-  const attach = (h: StartMessage['rings']['command'], consumer: boolean) =>
+  const attach = (h: RingHandle, consumer: boolean) =>
     new SpscRing(h.sab, h.byteOffset, { depth: h.depth, entryBytes: h.entryBytes }, consumer
       ? { consumerBell: workerBell, role: 'consumer' }
       : { consumerBell: coordBell, producerBell: workerBell, role: 'producer' });
-  const cmd = attach(start.rings.command, true);
-  const dma = attach(start.rings.dma, true);
-  const resp = attach(start.rings.dmaResponse, false);
-  const evt = attach(start.rings.event, false);
-  const prq = attach(start.rings.pageRequest, false);
+  const instance = (s: InstanceStart): Iommu => {
+    const iommu = new Iommu(s.config, view, s.rootTableFrame, {
+      command: attach(s.rings.command, true), dma: attach(s.rings.dma, true), dmaResponse: attach(s.rings.dmaResponse, false),
+      event: attach(s.rings.event, false), pageRequest: attach(s.rings.pageRequest, false),
+    }, s.progress, PROG_BYTES);
+    iommu.onWaitInterrupt = () => coordBell.ring();
+    return iommu;
+  };
+  const instances = start.instances.map(instance);
+  const byIndex = new Map(instances.map((i) => [i.cfg.index, i]));
   const ctl = new Int32Array(start.control);
-  const waitTimes = new Float64Array(start.control, 64, start.config.queues.command);
-  const iommu = new Iommu(start.config, view, start.rootTableFrame, cmd, dma, resp, evt, waitTimes, prq);
-  iommu.onWaitInterrupt = () => coordBell.ring();
 
   let seqSeen = 0;
   let stop = false;
-  const spinNs = start.config.spinUs * 1000;
-  const isEmpty = () => iommu.idle() && Atomics.load(ctl, CTL_SEQ) === seqSeen;
+  const spinNs = start.spinUs * 1000;
+  const isEmpty = () => Atomics.load(ctl, CTL_SEQ) === seqSeen && instances.every((i) => i.idle());
 
   const control = (m: ToWorker) => {
     switch (m.type) {
       case 'arena-chunk': view.addChunk(m.index, m.sab); break;
-      case 'stats': post({ type: 'stats', id: m.id, stats: iommu.stats() }); break;
-      case 'test':
-        if (!start.config.testHooks) throw new Error(`test hook '${m.op}' without testHooks`);
+      case 'stats': post({ type: 'stats', id: m.id, stats: byIndex.get(m.iommu)!.stats() }); break;
+      case 'test': {
+        if (!start.testHooks) throw new Error(`test hook '${m.op}' without testHooks`);
         if (m.op === 'crash') throw new Error('crash requested by test hook');
         if (m.op === 'hang') for (;;) { /* stops answering, as a wedged worker would */ }
+        const iommu = byIndex.get(m.iommu)!;
         if (m.op === 'inject-page-request') {
           post({ type: 'test', id: m.id, result: m.reqs.map((r) => iommu.pageRequests.inject(r, iommu.clockNs)) });
         } else if (m.op === 'inject-fault') {
@@ -67,6 +73,7 @@ function main(start: StartMessage): void {
           post({ type: 'test', id: m.id, result: iommu.translator.iotlb.entries() });
         }
         break;
+      }
       case 'shutdown': stop = true; break;
       case 'start': break;
     }
@@ -86,18 +93,22 @@ function main(start: StartMessage): void {
     seqSeen = seq;
     return true;
   };
-  iommu.translator.refreshMemory = () => {
+  const refresh = () => {
     const before = view.chunkCount;
     drainControl();
     return view.chunkCount !== before;
   };
+  for (const i of instances) i.translator.refreshMemory = refresh;
 
-  post({ type: 'ready', iommu: start.config.index });
+  post({ type: 'ready' });
   while (!stop) {
     if (drainControl()) continue;
-    const work = iommu.serveCommands() + iommu.serveDma() + (iommu.pageRequests.retryReady ? iommu.retryAfterOverflow() : 0);
-    if (work === 0) {
-      if (workerBell.spinThenSleep(isEmpty, spinNs, SLEEP_TIMEOUT_MS) !== 'not-empty') iommu.sleeps++;
+    let work = 0;
+    for (const i of instances) work += i.serve();
+    if (work > 0) {
+      coordBell.ring(); // progress published: a coordinator waiting on it re-checks (one load when awake)
+    } else if (workerBell.spinThenSleep(isEmpty, spinNs, SLEEP_TIMEOUT_MS) !== 'not-empty') {
+      instances[0].sleeps++;
     }
   }
 }
@@ -107,6 +118,6 @@ try {
   main(start);
 } catch (e) {
   const err = e as Error;
-  post({ type: 'fatal', iommu: start.config.index, message: err.message, stack: err.stack });
+  post({ type: 'fatal', message: err.message, stack: err.stack });
   throw e;
 }

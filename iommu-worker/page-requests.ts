@@ -8,19 +8,22 @@
  * page group response comes back through the invalidation queue; SUCCESS makes the device
  * retry, INVALID / FAILURE make it give up, and FAILURE also stops the function from
  * issuing further page requests (PCIe PRI "Response Failure" disables the PRI function).
- * PRQ overflow as VT-d reports it: a request that finds the queue full, or arrives while
- * the overflow (PRS.PRO) is still unacknowledged, is dropped and counted; when it is the
+ * Each request is stamped with the modelled time the driver takes it in (sw-drain.ts).
+ * PRQ overflow as VT-d reports it: a request that finds the queue full (in modelled time),
+ * or arrives while the overflow (PRS.PRO) is set, is dropped and counted; when it is the
  * last of its group (LPIG) the IOMMU answers it itself with SUCCESS (the "auto response"),
- * so the device retries — here once software has acknowledged the overflow; a dropped
- * request without LPIG gets no response (its group's partials are discarded by software,
- * iopf_queue_discard_partial). PCIe Stop Markers (a PASID-tagged request with L=1, R=W=0)
- * go through the queue like any request and need no response.
+ * so the device retries — here when the driver has emptied the queue and cleared PRO,
+ * which also sends software an overflow notice (iopf_queue_discard_partial runs then); a
+ * dropped request without LPIG gets no response. PCIe Stop Markers (a PASID-tagged
+ * request with L=1, R=W=0) go through the queue like any request and need no response.
  * A device with no free PRG index takes the fault as a device without PRI would.
  * Does not model: the outstanding-request allocation a device is given by pci_enable_pri
  * (with it, correct software never overflows the queue), private data.
  */
 import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
+import { OUT_OVERFLOW, pushOutput } from './output-ring.js';
+import { NEW_OVERFLOW, type SoftwareDrain } from './sw-drain.js';
 
 export interface ParkedDma {
   tag: number;
@@ -53,8 +56,11 @@ export class PageRequestQueue {
   private readonly nextPrg = new Map<number, number>();
   /** Functions whose PRI a FAILURE response stopped. */
   private readonly stopped = new Set<number>();
-  /** DMAs whose request the IOMMU auto-answered on overflow: retried once PRO is acknowledged. */
+  /** DMAs whose request the IOMMU auto-answered on overflow: retried when PRO is cleared. */
   private retries: ParkedDma[] = [];
+  private episode = 0;
+  /** Retries the auto-answered DMAs at the time PRO is cleared (set by iommu.ts). */
+  onRetry: (list: ParkedDma[], at: number) => void = () => {};
   /** Requests written to the queue (stop markers included). */
   requests = 0;
   /** Requests dropped because of an overflow (each counted once). */
@@ -64,10 +70,15 @@ export class PageRequestQueue {
   stopMarkers = 0;
   private readonly scratch = new Uint32Array(8);
 
-  constructor(private readonly ring: SpscRing) {}
+  constructor(
+    private readonly ring: SpscRing,
+    private readonly drain: SoftwareDrain,
+    private readonly at: (t: number, fire: (t: number) => void) => void,
+  ) {}
 
   /** Sends a page request for a DMA whose translation failed at the page table. */
   request(d: ParkedDma, stampNs: number): PrqOutcome {
+    this.endOverflowIfDue(stampNs);
     if (this.stopped.has(d.rid)) return PrqOutcome.Refused;
     const prg = this.freePrg(d.rid);
     if (prg < 0) return PrqOutcome.Refused;
@@ -102,6 +113,7 @@ export class PageRequestQueue {
    */
   inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }, stampNs: number): boolean {
     const stop = r.stopMarker === true;
+    this.endOverflowIfDue(stampNs);
     writePageRequest(this.scratch, 0, {
       pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0,
       exe: stop ? false : r.exec, pm: stop ? false : r.priv, read: stop ? false : r.read, write: stop ? false : r.write,
@@ -115,33 +127,47 @@ export class PageRequestQueue {
     return false;
   }
 
-  /** DMAs auto-answered on overflow, once software has acknowledged it (taken: the caller retries them). */
-  takeRetries(): ParkedDma[] {
-    if (this.retries.length === 0 || this.ring.overflowed()) return NO_RETRIES;
-    const r = this.retries;
-    this.retries = [];
-    return r;
-  }
-
-  /** True when auto-answered DMAs can be retried now. */
-  get retryReady(): boolean {
-    return this.retries.length > 0 && !this.ring.overflowed();
-  }
-
   /** DMAs waiting on a page response or on a retry. */
   get pending(): number {
     return this.parked.size + this.retries.length;
   }
 
-  /** Writes the scratch descriptor, or drops it as an overflow (queue full or PRO pending). */
-  private write(stampNs: number): boolean {
-    if (this.ring.overflowed()) this.ring.dropAsOverflow();
-    else if (this.ring.pushOrOverflow(this.scratch, stampNs)) {
-      this.requests++;
-      return true;
+  /** Writes the scratch descriptor at `t`, or drops it as an overflow (queue full or PRO set). */
+  private write(t: number): boolean {
+    const d = this.drain;
+    const takeIn = d.push(t);
+    if (takeIn < 0) {
+      this.lost++;
+      if (takeIn === NEW_OVERFLOW) {
+        const ep = ++this.episode;
+        this.at(d.overflowUntil, (when) => this.endOverflow(ep, when));
+      }
+      return false;
     }
-    this.lost++;
-    return false;
+    pushOutput(this.ring, this.scratch, takeIn);
+    this.requests++;
+    return true;
+  }
+
+  /** Ends an overflow whose time has come while the IOMMU's clock ran past it (before writing the scratch). */
+  private endOverflowIfDue(t: number): void {
+    const until = this.drain.overflowUntil;
+    if (until >= 0 && t >= until) this.endOverflow(this.episode, until);
+  }
+
+  /**
+   * The driver has taken in every request and clears PRO (time `when`): the overflow
+   * notice goes to software, then the devices whose requests were auto-answered retry.
+   */
+  private endOverflow(ep: number, when: number): void {
+    if (ep !== this.episode || this.drain.overflowUntil < 0) return; // already ended
+    const lost = this.drain.endEpisode();
+    this.scratch.fill(0);
+    this.scratch[0] = lost;
+    pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
+    const list = this.retries;
+    this.retries = [];
+    if (list.length > 0) this.onRetry(list, when);
   }
 
   private freePrg(rid: number): number {
@@ -157,4 +183,3 @@ export class PageRequestQueue {
   }
 }
 
-const NO_RETRIES: ParkedDma[] = [];

@@ -12,21 +12,24 @@
  * Only successful translations are cached; a cached entry that refuses an access is dropped
  * and the tables walked again before a fault is raised (permission upgrades are not
  * flushed by Linux). Modelled cost is accumulated per request.
- * Does not model: nested translation (PGTT=3 faults as an invalid entry until nested
- * translation lands), paging-structure caches, ATS translation requests as separate
+ * Nested entries (PGTT=3): the guest's first stage walked through the host's second stage
+ * (page-walk.ts walkNested, every extra read counted in the cost), cached PASID-tagged
+ * under the nested DID; a first-stage miss is a page fault (PRI-recoverable, reported to
+ * the nested domain's handler), a second-stage miss a non-recoverable fault.
+ * Does not model: paging-structure caches, ATS translation requests as separate
  * transactions (a device-TLB miss is resolved in the same request), A/D bit updates.
  */
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
 import { FIRST_STAGE, PERM_EXEC, PERM_READ, PERM_USER, PERM_WRITE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { ACCESS_EXEC, ACCESS_WRITE } from '../shared/layout/dma-request.js';
-import { PGTT_FL, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
+import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
 import { Iotlb, NO_PASID_TAG } from './iotlb.js';
 import { DevTlb } from './dev-tlb.js';
 import { ContextCache } from './context-cache.js';
 import { PasidCache } from './pasid-cache.js';
-import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK } from './page-walk.js';
+import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK, WALK_S2_ABORT, WALK_S2_NOT_PRESENT } from './page-walk.js';
 import { type DeviceContext, type PasidContext, VtdContextReader } from './vtd-context.js';
 
 /** Faults raised when a table pointer is outside the memory this thread knows. */
@@ -137,7 +140,7 @@ export class Translator {
     const vpnLo = ((addrLo >>> 12) | (addrHi << 20)) >>> 0;
     const vpnHi = addrHi >>> 12;
     const vpn = vpnHi * 0x1_0000_0000 + vpnLo;
-    const need = (PERM_READ << access) | (isPriv || pe.pgtt !== PGTT_FL ? 0 : PERM_USER); // READ/WRITE/EXEC = 1 << access
+    const need = (PERM_READ << access) | (isPriv || (pe.pgtt !== PGTT_FL && pe.pgtt !== PGTT_NESTED) ? 0 : PERM_USER); // READ/WRITE/EXEC = 1 << access
     const devTlb = ctx.dte ? this.devTlb(rid) : undefined;
     const devTag = pasid >= 0 ? pasid : NO_PASID_TAG;
     const tag = pe.pgtt === PGTT_SL ? NO_PASID_TAG : eff;
@@ -169,6 +172,24 @@ export class Translator {
         perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_USER;
         iotlb.fillAbsent(pe.did, tag, vpn, 12, pfn, perm, pe.pgtt);
         if (devTlb !== undefined) devTlb.fillAbsent(devTag, vpn, 12, pfn, perm, pe.pgtt);
+      } else if (pe.pgtt === PGTT_NESTED) {
+        const w = this.walker;
+        const st = w.walkNested(FIRST_STAGE, pe.fsRootFrame, pe.fsLevels, SECOND_STAGE, pe.ssRootFrame, pe.ssLevels, vpnLo, vpnHi);
+        this.walks++;
+        this.walkReads += w.reads;
+        cost += w.reads * costs.walkReadNs;
+        if (st !== WALK_OK) {
+          const fr = st === WALK_NOT_PRESENT ? FR.FS_PTE_NOT_PRESENT : st === WALK_S2_NOT_PRESENT ? FR.SS_PTE_NOT_PRESENT
+            : st === WALK_ABORT ? FR.PTE_ACCESS : st === WALK_S2_ABORT ? FR.SS_PTE_ACCESS : FR.ADDRESS_BEYOND_AW;
+          this.fault(fr, pe.fpd, cost);
+          this.pageFault = st === WALK_NOT_PRESENT; // the guest's stage: its page request
+          return fr;
+        }
+        pfn = w.pfn;
+        perm = w.perm;
+        const leafVpn = vpn - (pfn - w.leafPfn);
+        iotlb.fillAbsent(pe.did, tag, leafVpn, w.sizeShift, w.leafPfn, perm, pe.pgtt);
+        if (devTlb !== undefined) devTlb.fillAbsent(devTag, leafVpn, w.sizeShift, w.leafPfn, perm, pe.pgtt);
       } else {
         const fl = pe.pgtt === PGTT_FL;
         const w = this.walker;

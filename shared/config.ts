@@ -45,6 +45,21 @@ export interface CostModel {
   devTlbInvNs: number;
   /** Recording one fault. */
   faultNs: number;
+  /**
+   * Interrupt latency: from an entry landing in an idle event or page request queue to the
+   * driver's thread starting to read it (MSI delivery plus IRQ-thread wake-up). Estimate:
+   * a few µs on current x86 servers; no figure in HARDWARE.md.
+   */
+  irqNs: number;
+  /** The fault handler (dmar_fault) reading and clearing one fault record. Estimate. */
+  eventDrainNs: number;
+  /** prq_event_thread reading one page request descriptor and queueing it as an iopf. Estimate. */
+  prqDrainNs: number;
+  /**
+   * Servicing one page-request group before its response is queued (the handler's
+   * work, e.g. handle_mm_fault for SVA): median CPU minor fault ≈ 1 µs (HARDWARE §3.4 P4).
+   */
+  prqServiceNs: number;
 }
 
 export interface IommuOptions {
@@ -89,6 +104,10 @@ export const VTD_DEFAULTS = {
     waitNs: 400,
     devTlbInvNs: 4000,
     faultNs: 100,
+    irqNs: 2000,
+    eventDrainNs: 200,
+    prqDrainNs: 200,
+    prqServiceNs: 1000,
   },
 } as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks'>;
 

@@ -3,7 +3,10 @@
  * union per direction, carried over the worker's MessagePort.
  *
  * Models: start-up handshake (Start → Ready), arena growth, stats snapshots, test-hook
- * queries, shutdown, and fatal errors. Hot traffic (commands, DMA, events) never goes
+ * queries, shutdown, and fatal errors. A worker thread hosts one or more IOMMU instances
+ * (the `threads` option); messages about one instance name it by its IOMMU index. Each
+ * instance also has a progress block in shared memory for the conservative time
+ * synchronisation (see PROG_* below). Hot traffic (commands, DMA, events) never goes
  * here: it goes through the rings. The worker runs a synchronous loop, so it reads its
  * port with receiveMessageOnPort; the coordinator bumps CTL_SEQ after each post so the
  * worker knows a message waits. Request ids are monotonic integers.
@@ -23,31 +26,58 @@ export interface BellHandle {
   byteOffset: number;
 }
 
-/** Layout of the per-worker control block (Int32 indices). */
+/** Layout of the per-thread control block (Int32 indices). */
 export const CTL_SEQ = 0; // control messages posted by the coordinator
 export const CTL_BYTES = 64;
 
-export interface StartMessage {
-  type: 'start';
+/**
+ * Layout of an instance's progress block (a seqlock the worker writes, the coordinator
+ * reads; the horizon is the other way round). Int32 indices: PROG_VER (odd while the
+ * worker writes), PROG_SEQ (input sequence number of the last input fully served).
+ * Float64 indices: PROG_CLOCK (the instance's modelled clock after that input: no later
+ * output of it is earlier), PROG_TIMER (modelled time of its earliest pending internal
+ * event, Infinity if none), PROG_HORIZON (written by the coordinator: no input stamped
+ * earlier will come, so internal events up to it may run). The wait descriptors'
+ * completion times follow at PROG_BYTES.
+ */
+export const PROG_VER = 0;
+export const PROG_SEQ = 1;
+export const PROG_CLOCK = 1;
+export const PROG_TIMER = 2;
+export const PROG_HORIZON = 3;
+export const PROG_BYTES = 64;
+
+/** One IOMMU instance a worker thread hosts. */
+export interface InstanceStart {
   config: ResolvedIommuConfig;
-  arenaChunks: SharedArrayBuffer[];
   /** Root-table address register (RTADDR): frame of the root table. */
   rootTableFrame: number;
   rings: { command: RingHandle; dma: RingHandle; dmaResponse: RingHandle; event: RingHandle; pageRequest: RingHandle };
-  /** The worker's own doorbell (rung by the coordinator) and the coordinator's (rung by the worker). */
+  /** Progress block, then the wait completion times (Float64 per command-queue slot). */
+  progress: SharedArrayBuffer;
+}
+
+export interface StartMessage {
+  type: 'start';
+  arenaChunks: SharedArrayBuffer[];
+  instances: InstanceStart[];
+  /** The thread's own doorbell (rung by the coordinator) and the coordinator's (rung by the worker). */
   workerBell: BellHandle;
   coordinatorBell: BellHandle;
+  /** Spin before sleeping when idle (µs), and whether test hooks are on (the thread's setting). */
+  spinUs: number;
+  testHooks: boolean;
   control: SharedArrayBuffer;
 }
 
 export type ToWorker =
   | StartMessage
   | { type: 'arena-chunk'; index: number; sab: SharedArrayBuffer }
-  | { type: 'stats'; id: number }
-  | { type: 'test'; id: number; op: 'iotlb-entries' | 'crash' | 'hang' }
+  | { type: 'stats'; id: number; iommu: number }
+  | { type: 'test'; id: number; iommu: number; op: 'iotlb-entries' | 'crash' | 'hang' }
   /** Test hooks: the device sends a page request / the IOMMU records a fault, as hardware would. */
-  | { type: 'test'; id: number; op: 'inject-page-request'; reqs: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }[] }
-  | { type: 'test'; id: number; op: 'inject-fault'; fault: { rid: number; pasid: number; addr: bigint; reason: number; write: boolean } }
+  | { type: 'test'; id: number; iommu: number; op: 'inject-page-request'; reqs: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }[] }
+  | { type: 'test'; id: number; iommu: number; op: 'inject-fault'; fault: { rid: number; pasid: number; addr: bigint; reason: number; write: boolean } }
   | { type: 'shutdown' };
 
 export interface WorkerStats {
@@ -72,7 +102,7 @@ export interface WorkerStats {
 }
 
 export type FromWorker =
-  | { type: 'ready'; iommu: number }
+  | { type: 'ready' }
   | { type: 'stats'; id: number; stats: WorkerStats }
   | { type: 'test'; id: number; result: unknown }
-  | { type: 'fatal'; iommu: number; message: string; stack?: string };
+  | { type: 'fatal'; message: string; stack?: string };

@@ -111,7 +111,8 @@ function checkGeometry(g: RingGeometry): number {
  *   `Atomics.load` of PROD that observes it makes them visible (and symmetrically for
  *   CONS: the producer never overwrites a slot the consumer still reads).
  * - Layout: 64-byte header lines (PROD, CONS, producerWaiting, geometry, two doorbells),
- *   then `depth * entryBytes` slot bytes, then one Float64 stamp per slot; `bytesFor()`
+ *   then `depth * entryBytes` slot bytes, then one Float64 stamp and one Uint32 input
+ *   sequence number per slot; `bytesFor()`
  *   gives the total (a multiple of 64); `byteOffset` must be a multiple of 64.
  */
 export class SpscRing {
@@ -125,6 +126,12 @@ export class SpscRing {
   readonly u32: Uint32Array;
   /** Modelled time (ns) of the entry in each slot. */
   readonly stamps: Float64Array;
+  /**
+   * Input sequence number of the entry in each slot: the order in which the producer
+   * accepted entries across several rings (a worker serves its command and DMA rings in
+   * this one order, so its results do not depend on host timing).
+   */
+  readonly seqs: Uint32Array;
   readonly consumerBell: Doorbell;
   readonly producerBell: Doorbell;
 
@@ -143,7 +150,7 @@ export class SpscRing {
   /** Bytes of shared memory a ring of this geometry takes (a multiple of 64). */
   static bytesFor(g: RingGeometry): number {
     checkGeometry(g);
-    return HEADER_BYTES + align64(g.depth * g.entryBytes) + align64(g.depth * 8);
+    return HEADER_BYTES + align64(g.depth * g.entryBytes) + align64(g.depth * 8) + align64(g.depth * 4);
   }
 
   /** A ring in its own SharedArrayBuffer. */
@@ -177,6 +184,7 @@ export class SpscRing {
     this.hdr = new Uint32Array(sab, byteOffset, HEADER_BYTES / 4);
     this.u32 = new Uint32Array(sab, byteOffset + HEADER_BYTES, g.depth * this.entryWords);
     this.stamps = new Float64Array(sab, byteOffset + HEADER_BYTES + align64(g.depth * g.entryBytes), g.depth);
+    this.seqs = new Uint32Array(sab, byteOffset + HEADER_BYTES + align64(g.depth * g.entryBytes) + align64(g.depth * 8), g.depth);
 
     // Both ends may attach at once to zeroed memory: they write the same values.
     const magic = Atomics.load(this.hdr, W_MAGIC); // acquire: pairs with the magic store below

@@ -30,7 +30,7 @@ function exited(w: Worker): Promise<number> {
 }
 
 function workers(s: Simulator): Worker[] {
-  return Array.from({ length: s.configs.length }, (_, i) => s.handle(i).worker);
+  return Array.from({ length: s.configs.length }, (_, i) => s.handle(i).host.worker);
 }
 
 /** Settles every promise within `ms` (a hang fails the test) and returns their outcomes. */

@@ -1,0 +1,26 @@
+/**
+ * Writing to an output ring (worker → coordinator): one entry at a time, with the
+ * modelled time at which software takes it in and its kind in the ring's per-slot tag.
+ *
+ * Models: the transport between the threads, not hardware: the hardware queue's fullness
+ * is decided in modelled time (sw-drain.ts), so when the physical ring is full because
+ * the coordinator thread is behind, the worker waits for it instead of dropping. The tag
+ * tells entries (OUT_ENTRY) from overflow notices (OUT_OVERFLOW, lost count in word 0).
+ * Does not model: anything a device or driver could observe.
+ */
+import type { SpscRing } from '../shared/ring/spsc-ring.js';
+
+/** An entry of the queue's own format. */
+export const OUT_ENTRY = 0;
+/** The end of an overflow episode: word 0 holds how many entries it lost. */
+export const OUT_OVERFLOW = 1;
+
+/** Pushes one entry (its first `ring.entryWords` words of `words`), waiting while the ring is full. */
+export function pushOutput(ring: SpscRing, words: Uint32Array, stamp: number, kind = OUT_ENTRY): void {
+  while (ring.freeSlots() === 0) ring.waitForSpaceSync(1, 100);
+  const slot = ring.prodSlot(0);
+  ring.u32.set(words.subarray(0, ring.entryWords), slot * ring.entryWords);
+  ring.stamps[slot] = stamp;
+  ring.seqs[slot] = kind;
+  ring.publish(1);
+}
