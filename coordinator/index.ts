@@ -3,7 +3,9 @@
  */
 export { Simulator } from './simulator.js';
 export { TestHooks } from './test-hooks.js';
-export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats } from './simulator.js';
+export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats, MetricSample } from './simulator.js';
+export { Metrics, LATENCY_KINDS, DECADE_LABELS } from './metrics.js';
+export type { MetricsSnapshot, LatencyKind, LatencySummary } from './metrics.js';
 export { Device, Group, Topology } from './topology.js';
 export type { DeviceSpec, TopologySpec } from './topology.js';
 export { Switch, IOMMU_DEFAULT_RESERVED_REGIONS, canonicalBdf } from './topology.js';

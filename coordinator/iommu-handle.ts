@@ -18,7 +18,7 @@
  */
 import type { SimError } from '../shared/errors.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
-import { PROG_BYTES, PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type InstanceStart, type RingHandle, type WorkerStats } from '../shared/protocol.js';
+import { OUT_DRAIN, PROG_BYTES, PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type InstanceStart, type RingHandle, type WorkerStats } from '../shared/protocol.js';
 import { SpscRing } from '../shared/ring/spsc-ring.js';
 import type { Doorbell } from '../shared/ring/doorbell.js';
 import { INV_DESC_BYTES, type InvDesc, writeInvDesc } from '../shared/layout/inv-desc.js';
@@ -83,6 +83,8 @@ export interface HandleEvents {
    */
   onPrqOverflow(iommu: number): void;
   onPageRequest(iommu: number, req: PageRequestDesc, modelledNs: number): void;
+  /** A DMA completed `ns` modelled nanoseconds after it was issued (translation latency). */
+  onDmaDone(ns: number): void;
 }
 
 /** Progress of an instance as its seqlock block says. */
@@ -108,10 +110,15 @@ export class IommuHandle {
   readonly statusAddr: bigint;
   private waitSeq = 0;
   private readonly waits: PendingWait[] = [];
-  private readonly dmas = new Map<number, { batch: Batch; i: number }>();
+  private readonly dmas = new Map<number, { batch: Batch; i: number; stamp: number }>();
   private nextTag = 1;
   /** Inputs accepted so far (the last sequence number handed out). */
   accepted = 0;
+  /**
+   * Stamps of the inputs not known to be served, as runs (first sequence number, stamp):
+   * stamps never decrease, so the first run's stamp is the earliest an unserved input has.
+   */
+  private readonly stampRuns: { first: number; stamp: number }[] = [];
   private readonly cmdBacklog: { d: InvDesc; stamp: number; seq: number }[] = [];
   private readonly dmaBacklog: { r: DmaInput; tag: number; stamp: number; seq: number }[] = [];
   private failed: SimError | undefined;
@@ -188,13 +195,14 @@ export class IommuHandle {
    * resolves, in modelled-time order, when the wait has completed, i.e. when every
    * descriptor before it has.
    */
-  submit(descs: readonly InvDesc[], stampNs: number): Promise<WaitCompletion> {
+  submit(descs: readonly InvDesc[], stampNs: number, opts: { pageDrain?: boolean } = {}): Promise<WaitCompletion> {
     if (this.failed) return Promise.reject(this.failed);
     this.noteSubmit();
     const seq = (this.waitSeq = (this.waitSeq + 1) >>> 0 || 1);
+    this.noteStamp(stampNs);
     for (const d of descs) this.cmdBacklog.push({ d, stamp: stampNs, seq: ++this.accepted });
     this.cmdBacklog.push({
-      d: { type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain: false, statusData: seq, statusAddr: this.statusAddr },
+      d: { type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain: !!opts.pageDrain, statusData: seq, statusAddr: this.statusAddr },
       stamp: stampNs, seq: ++this.accepted,
     });
     const done = new Promise<WaitCompletion>((resolve, reject) => this.waits.push({ seq, t0: performance.now(), resolve, reject }));
@@ -214,10 +222,11 @@ export class IommuHandle {
       this.scheduler.schedule(stampNs, this.index, DeliveryKind.Completion, () => batch.resolve([]));
       return p;
     }
+    this.noteStamp(stampNs);
     for (let i = 0; i < reqs.length; i++) {
       const tag = this.nextTag;
       this.nextTag = (this.nextTag + 1) >>> 0 || 1;
-      this.dmas.set(tag, { batch, i });
+      this.dmas.set(tag, { batch, i, stamp: stampNs });
       this.dmaBacklog.push({ r: reqs[i], tag, stamp: stampNs, seq: ++this.accepted });
     }
     this.feed();
@@ -290,7 +299,24 @@ export class IommuHandle {
     }
   }
 
-  /** Publishes the horizon: no input stamped earlier than `t` will come. */
+  private noteStamp(stamp: number): void {
+    const last = this.stampRuns[this.stampRuns.length - 1];
+    if (last === undefined || last.stamp !== stamp) this.stampRuns.push({ first: this.accepted + 1, stamp });
+  }
+
+  /** The earliest stamp among inputs after `served` (Infinity when all are served). */
+  earliestUnserved(served: number): number {
+    const runs = this.stampRuns;
+    // Drop runs whose inputs are all served (the next run starts at or before served + 1).
+    while (runs.length > 1 && runs[1].first <= served + 1) runs.shift();
+    if (runs.length === 0 || served >= this.accepted) return Infinity;
+    return runs[0].stamp;
+  }
+
+  /**
+   * Publishes the horizon: no input stamped earlier than `t` will come, and none of those
+   * already accepted but not yet served is either (the caller takes the minimum).
+   */
   setHorizon(t: number): void {
     // A plain store: the worker re-reads it every turn, and the bell rung after it (an
     // Atomics operation) orders it before the wake-up.
@@ -326,6 +352,7 @@ export class IommuHandle {
         recoverable: respRecoverable(ring.u32, at), paddr: respPaddr(ring.u32, at), modelledNs: t,
       };
       if (t > b.maxT) b.maxT = t;
+      this.events.onDmaDone(t - p.stamp);
       if (--b.left === 0) this.scheduler.schedule(b.maxT, this.index, DeliveryKind.Completion, () => b.resolve(b.results));
     }
     if (n > 0) {
@@ -363,7 +390,11 @@ export class IommuHandle {
     for (let k = 0; k < n; k++) {
       const slot = ring.consSlot(k);
       const t = ring.stamps[slot];
-      if (ring.seqs[slot] !== 0) {
+      if (ring.seqs[slot] === OUT_DRAIN) {
+        // A drain point: every request read before it is taken in at its time, in order.
+        const before = this.scheduler.take((d) => d.src === this.index && d.kind === DeliveryKind.PageRequest);
+        this.scheduler.schedule(t, this.index, DeliveryKind.PageRequest, () => { for (const d of before) d.fire(); });
+      } else if (ring.seqs[slot] !== 0) {
         const lost = ring.u32[slot * ring.entryWords];
         this.scheduler.schedule(t, this.index, DeliveryKind.PageRequest, () => {
           this.events.onPrqOverflow(this.index);

@@ -58,6 +58,10 @@ export interface IopfHooks {
   drain(iommu: number): Promise<void>;
   /** Modelled time the handler's work takes before a response is queued (prqServiceNs). */
   serviceNs(iommu: number): number;
+  /** The coordinator's modelled clock. */
+  now(): number;
+  /** Records a page-request service latency (delivery to response, modelled ns). */
+  recordService(ns: number): void;
 }
 
 /** A page group response that reached the IOMMU (its invalidation queue executed it). */
@@ -70,6 +74,8 @@ export class Iopf {
   /** Every page group response software sent, once the IOMMU has executed it. */
   readonly responses$: Observable<PageResponseEvent> = this.responseSubject.asObservable();
   private readonly pending = new Map<string, PageRequestGroup>();
+  /** Modelled time each pending group was handed to software. */
+  private readonly deliveredAt = new Map<string, number>();
   private readonly partials = new Map<string, PageRequest[]>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Groups failed by the response timeout, and answers that came after it. */
@@ -147,6 +153,7 @@ export class Iopf {
     this.partials.delete(key);
     if (pasid !== undefined) group.pasid = pasid;
     this.pending.set(key, group);
+    this.deliveredAt.set(key, this.hooks.now());
     this.groups++;
     this.expired.delete(key);
     if (this.responseTimeoutMs !== undefined) {
@@ -235,6 +242,9 @@ export class Iopf {
     }
     this.pending.delete(key);
     this.responses++;
+    const at = this.deliveredAt.get(key);
+    this.deliveredAt.delete(key);
+    if (at !== undefined) this.hooks.recordService(this.hooks.now() + delayNs - at);
     await this.hooks.submit(dev.iommu, [{
       type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
       pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,

@@ -10,6 +10,7 @@ import type { FrameAllocator } from './frame-allocator.js';
 import type { Device } from './topology.js';
 import type { FailNth } from './fail-nth.js';
 import type { ModelledClock } from './modelled-clock.js';
+import type { LatencyKind } from './metrics.js';
 
 export interface SimulatorCore {
   readonly frames: FrameAllocator;
@@ -19,6 +20,8 @@ export interface SimulatorCore {
   dids(iommu: number): IdSpace;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
   flush(iommu: number, descs: InvDesc[], kind: string): Promise<void>;
+  /** Records a modelled latency in the simulator's metrics (and on sim.metrics$). */
+  recordLatency(kind: LatencyKind, ns: number): void;
   checkOpen(op: string): void;
   checkDevice(dev: Device, op: string): void;
 }

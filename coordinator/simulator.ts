@@ -25,8 +25,9 @@ import { IdSpace } from './id-space.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
 import { WorkerHost } from './worker-host.js';
-import { DeliveryKind, EventScheduler } from './event-scheduler.js';
+import { EventScheduler } from './event-scheduler.js';
 import { TimeSync } from './time-sync.js';
+import { type LatencyKind, Metrics, type MetricsSnapshot } from './metrics.js';
 import { type DefaultDomainType, IommuApi } from './iommu-api.js';
 import { FailNth } from './fail-nth.js';
 import { MmRegistry } from './mm-registry.js';
@@ -66,6 +67,9 @@ export interface SimulatorOptions {
 }
 
 export type Perm = { read?: boolean; write?: boolean; exec?: boolean; priv?: boolean };
+
+/** One latency as sim.metrics$ reports it: what was measured, how long (modelled ns), and when. */
+export interface MetricSample { kind: LatencyKind; ns: number; modelledNs: number }
 
 export interface FaultRecord {
   dev: Device | undefined;
@@ -140,6 +144,10 @@ export class Simulator implements SimulatorCore {
   /** What the workers sent back, held until time synchronisation hands it over. */
   private readonly scheduler = new EventScheduler();
   private sync!: TimeSync;
+  private readonly metricsStore = new Metrics();
+  private readonly metricSubject = new Subject<MetricSample>();
+  /** Every latency the simulator measures, as it is recorded (modelled ns; completes on close). */
+  readonly metrics$: Observable<MetricSample> = this.metricSubject.asObservable();
   /** Callers of settle() waiting for the simulation to come to rest. */
   private settleWaiters: (() => void)[] = [];
   private readonly ctxTables: ContextTables[] = [];
@@ -165,13 +173,13 @@ export class Simulator implements SimulatorCore {
       domainAt: (dev, pasid) => (pasid === undefined ? this.iommu.getDomainForDev(dev) : this.iommu.getDomainForDevPasid(dev, pasid)),
       submit: async (iommu, descs, delayNs = 0) => { await this.handles[iommu].submit(descs, this.clock.now + delayNs); },
       drain: async (iommu) => {
-        // A wait through the invalidation queue: the IOMMU has served everything before it,
-        // so every page request it wrote is here; software takes the queue in now.
-        await this.handles[iommu].submit([], this.clock.now);
-        this.handles[iommu].drain();
-        this.sync.flushNow(iommu, DeliveryKind.PageRequest);
+        // A wait with Page Drain through the invalidation queue: every page request the
+        // IOMMU wrote before it is taken in when it completes (intel_iommu_drain_pasid_prq).
+        await this.handles[iommu].submit([], this.clock.now, { pageDrain: true });
       },
       serviceNs: (iommu) => this.configs[iommu].costs.prqServiceNs,
+      now: () => this.clock.now,
+      recordService: (ns) => this.recordLatency('page-request-service', ns),
     });
     this.iopf.responseTimeoutMs = options.iopfResponseTimeoutMs;
     this.iommu.attachIopf(this.iopf);
@@ -239,7 +247,52 @@ export class Simulator implements SimulatorCore {
     const t0 = this.clock.now;
     const c = await this.handles[iommu].submit(descs, t0);
     this.clock.observe(c.modelledNs);
+    // One qi_submit_sync, counted under its costliest descriptor as intel/perf.c counts a submission.
+    const inv: LatencyKind = descs.some((d) => d.type === 'device-tlb' || d.type === 'pasid-device-tlb') ? 'devtlb-inv'
+      : descs.some((d) => d.type === 'iotlb' || d.type === 'pasid-iotlb') ? 'iotlb-inv'
+        : descs.some((d) => d.type === 'pasid-cache') ? 'pasid-cache-inv' : 'context-cache-inv';
+    this.recordLatency(inv, c.modelledNs - t0);
     this.eventSubject.next({ type: 'invalidation-complete', iommu, kind, modelledNs: c.modelledNs - t0, hostNs: c.hostNs });
+  }
+
+  recordLatency(kind: LatencyKind, ns: number): void {
+    this.metricsStore.record(kind, ns);
+    if (this.metricSubject.observed) this.metricSubject.next({ kind, ns, modelledNs: this.clock.now });
+  }
+
+  /**
+   * The metrics of the modelled machine once the simulation is at rest: latency
+   * distributions by kind (HDR percentiles and the kernel's decade buckets), cache hit
+   * rates of every IOMMU together, queue occupancy and stalls, table memory.
+   */
+  async metrics(): Promise<MetricsSnapshot> {
+    this.checkOpen('metrics');
+    const st = await this.stats();
+    const snap = this.metricsStore.snapshot();
+    const sum = (f: (w: WorkerStats) => { hits: number; misses: number }) => {
+      let hits = 0;
+      let misses = 0;
+      for (const w of st.iommus) { hits += f(w).hits; misses += f(w).misses; }
+      return { hits, misses, rate: hits + misses ? hits / (hits + misses) : 0 };
+    };
+    snap.hitRates = { iotlb: sum((w) => w.iotlb), devtlb: sum((w) => w.devTlb), 'pasid-cache': sum((w) => w.pasidCache), 'context-cache': sum((w) => w.contextCache) };
+    snap.gauges['table-memory-bytes'] = { current: st.tables.bytesInUse, peak: st.tables.peakBytes, samples: 1 };
+    for (const q of ['command', 'dma'] as const) {
+      let samples = 0; let sumUsed = 0; let maxUsed = 0; let full = 0; let sumDepth = 0; let maxFill = 0;
+      for (const w of st.iommus) {
+        const o = w.queues[q];
+        samples += o.samples; sumUsed += o.sumUsed; full += o.full; sumDepth += o.samples * o.depth;
+        if (o.maxUsed > maxUsed) maxUsed = o.maxUsed;
+        if (o.depth > 0 && o.maxUsed / o.depth > maxFill) maxFill = o.maxUsed / o.depth;
+      }
+      snap.queues[q] = { samples, meanUsed: samples ? sumUsed / samples : 0, maxUsed, meanFill: sumDepth ? sumUsed / sumDepth : 0, maxFill, fullSamples: full, stalls: full };
+    }
+    return snap;
+  }
+
+  /** The metrics store itself (CDFs and histograms for reports). */
+  get metricsStoreForReports(): Metrics {
+    return this.metricsStore;
   }
 
   checkOpen(op: string): void {
@@ -350,6 +403,7 @@ export class Simulator implements SimulatorCore {
       this.iopf.complete();
       this.faultSubject.complete();
       this.eventSubject.complete();
+      this.metricSubject.complete();
     })();
     return this.closing;
   }
@@ -388,6 +442,9 @@ export class Simulator implements SimulatorCore {
     },
     onPrqOverflow: (iommu: number) => {
       this.iopf.onQueueOverflow(iommu);
+    },
+    onDmaDone: (ns: number) => {
+      this.metricsStore.record('dma-translation', ns);
     },
   };
 
@@ -457,8 +514,9 @@ function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   // NaN would disable the watchdog and 0 or less would time out every request at once.
   if (o.hostTimeoutMs !== undefined && !(o.hostTimeoutMs > 0)) throw simError('EINVAL', op, 'bad-host-timeout', `hostTimeoutMs: ${o.hostTimeoutMs}`);
   if (o.arenaBytes !== undefined && !(o.arenaBytes > 0)) throw simError('EINVAL', op, 'bad-arena-size', `arenaBytes: ${o.arenaBytes}`);
+  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0 && o.seed <= 0xffffffff)) throw simError('EINVAL', op, 'bad-seed', `seed: expected an integer 0..2^32-1, got ${String(o.seed)}`);
   try {
-    return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks));
+    return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks, o.seed ?? 1));
   } catch (e) {
     throw simError('EINVAL', op, 'bad-iommu-config', (e as Error).message);
   }

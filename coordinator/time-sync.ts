@@ -61,7 +61,8 @@ export class TimeSync {
     if (horizon !== Infinity) {
       if (horizon > this.clock.now) this.clock.now = horizon;
       for (let i = 0; i < hs.length; i++) {
-        hs[i].setHorizon(this.clock.now);
+        // An instance may run its internal events only up to its own earliest unserved input.
+        hs[i].setHorizon(Math.min(this.clock.now, hs[i].earliestUnserved(prog[i].seq)));
         if (prog[i].timer <= this.clock.now) hs[i].workerBell.ring();
       }
     }
@@ -96,16 +97,5 @@ export class TimeSync {
       if (!h.quiet() || h.canFeed() || h.readProgress().seq !== this.seen[i]) return false;
     }
     return true;
-  }
-
-  /**
-   * Hands over now, in order, the pending deliveries of one kind from one instance (a
-   * drain that software performs synchronously, such as the page request queue drain on
-   * PASID teardown); returns how many.
-   */
-  flushNow(src: number, kind: number): number {
-    const taken = this.scheduler.take((d) => d.src === src && d.kind === kind);
-    for (const d of taken) d.fire();
-    return taken.length;
   }
 }

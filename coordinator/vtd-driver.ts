@@ -91,6 +91,7 @@ export class VtdDriver {
 
   /** Invalidates [start, end) of `domain` everywhere it may be cached; resolves when done. */
   async flushRange(domain: Domain, start: bigint, end: bigint, kind: string): Promise<void> {
+    const t0 = this.core.clock.now;
     await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, rangeFlush(tags, start, end), kind)));
     // A nest parent's change reaches every nested domain above it.
     const nestedTags = new Map<number, CacheTag[]>();
@@ -98,6 +99,9 @@ export class VtdDriver {
       for (const [iommu, tags] of this.tagsByIommu(child)) nestedTags.set(iommu, [...(nestedTags.get(iommu) ?? []), ...tags]);
     }
     await Promise.all([...nestedTags].map(([iommu, tags]) => this.core.flush(iommu, nestedParentFlush(tags), `${kind}-nested`)));
+    // End to end over every IOMMU that may cache the domain: the strict unmap, the SVA munmap fan-out.
+    if (kind === 'unmap') this.core.recordLatency('unmap-strict', this.core.clock.now - t0);
+    else if (kind === 'sva-invalidate') this.core.recordLatency('sva-munmap', this.core.clock.now - t0);
   }
 
   /** A user's stage-1 invalidation of a nested domain: PASID-based IOTLB, then device TLBs. */

@@ -29,6 +29,8 @@ import { CommandExecutor } from './command-queue.js';
 import { EventQueue } from './event-queue.js';
 import { type ParkedDma, PageRequestQueue, PrqOutcome, RESP_SUCCESS } from './page-requests.js';
 import { SoftwareDrain } from './sw-drain.js';
+import { AtsInvalidations } from './ats-inv.js';
+import { QueueOccupancyModel } from './queue-occupancy.js';
 
 /** Inputs served per call, so control traffic and the other instances of the thread get a turn. */
 const BATCH = 64;
@@ -51,6 +53,9 @@ export class Iommu {
   readonly commands: CommandExecutor;
   readonly events: EventQueue;
   readonly pageRequests: PageRequestQueue;
+  readonly ats: AtsInvalidations;
+  private readonly cmdOcc: QueueOccupancyModel;
+  private readonly dmaOcc: QueueOccupancyModel;
   clockNs = 0;
   dmaCount = 0;
   translated = 0;
@@ -83,6 +88,9 @@ export class Iommu {
     const c = cfg.costs;
     this.translator = new Translator(view, rootTableFrame, cfg);
     this.commands = new CommandExecutor(this.translator, view, c);
+    this.ats = new AtsInvalidations(c, cfg.seed);
+    this.cmdOcc = new QueueOccupancyModel(cfg.queues.command);
+    this.dmaOcc = new QueueOccupancyModel(cfg.queues.dma);
     const at = (t: number, fire: (t: number) => void) => this.schedule(t, fire);
     this.events = new EventQueue(rings.event, new SoftwareDrain(cfg.queues.event, c.irqNs, c.eventDrainNs), at);
     this.pageRequests = new PageRequestQueue(rings.pageRequest, new SoftwareDrain(cfg.queues.pageRequest, c.irqNs, c.prqDrainNs), at);
@@ -143,7 +151,7 @@ export class Iommu {
   }
 
   /** Progress for the coordinator, as a seqlock: odd version while writing. */
-  private publish(): void {
+  publish(): void {
     const v = this.progI32[PROG_VER];
     Atomics.store(this.progI32, PROG_VER, v + 1); // seq-cst: readers see an odd version and retry
     this.progF64[PROG_CLOCK] = this.clockNs;
@@ -177,19 +185,26 @@ export class Iommu {
       if (k > 0 && this.timers.length > 0 && this.timers[0].t <= Math.max(this.clockNs, stamp)) break; // a timer goes first
       this.nextSeq++;
       const d = readInvDesc(ring.u32, slot * ring.entryWords);
-      const start = Math.max(this.clockNs, stamp);
+      let start = Math.max(this.clockNs, stamp);
       if (d.type === 'wait') {
+        // A wait completes once every device-TLB invalidation queued before it has answered.
+        if (this.ats.lastDone > start) start = this.ats.lastDone;
         // The completion time is stored before the status write that publishes it.
         this.clockNs = start + costs.waitNs;
         this.waitTimes[d.statusData & (this.waitTimes.length - 1)] = this.clockNs;
+        if (d.pageDrain) this.pageRequests.drainPoint(this.clockNs);
         this.commands.execute(d);
         // Free the slots up to the wait before telling the coordinator, so it may refill them.
         ring.release(k + 1 - released);
         released = k + 1;
         if (d.interrupt) this.onWaitInterrupt();
+        this.cmdOcc.sample(stamp, this.clockNs);
       } else {
+        // An ATS invalidation goes out when its function has an ITag free.
+        if (d.type === 'device-tlb' || d.type === 'pasid-device-tlb') start = this.ats.issue(d.sid, start);
         this.clockNs = start; // a page group response retries its DMA from here
         this.clockNs = start + this.commands.execute(d);
+        this.cmdOcc.sample(stamp, this.clockNs);
       }
     }
     if (k > released) ring.release(k - released);
@@ -222,6 +237,7 @@ export class Iommu {
       const hi = reqAddrHi(u, at);
       const st = t.translate(rid, pasid, access, reqPriv(u, at), lo, hi);
       this.clockNs = Math.max(this.clockNs, stamp) + t.costNs;
+      this.dmaOcc.sample(stamp, this.clockNs);
       let recorded = false;
       if (st !== 0) {
         // A device with PRI sends a page request instead of taking a page-table fault. That
@@ -325,6 +341,8 @@ export class Iommu {
       descriptors: { ...this.commands.counts },
       waits: this.commands.waits,
       eventsLost: this.events.lost,
+      ats: { invalidations: this.ats.issued, stalls: this.ats.stalls, timeouts: this.ats.timeouts },
+      queues: { command: { ...this.cmdOcc.stats }, dma: { ...this.dmaOcc.stats } },
       prq: {
         requests: this.pageRequests.requests, lost: this.pageRequests.lost,
         autoResponses: this.pageRequests.autoResponses, stopMarkers: this.pageRequests.stopMarkers,

@@ -64,10 +64,13 @@ function main(start: StartMessage): void {
         if (m.op === 'hang') for (;;) { /* stops answering, as a wedged worker would */ }
         const iommu = byIndex.get(m.iommu)!;
         if (m.op === 'inject-page-request') {
-          post({ type: 'test', id: m.id, result: m.reqs.map((r) => iommu.pageRequests.inject(r, iommu.clockNs)) });
+          const result = m.reqs.map((r) => iommu.pageRequests.inject(r, iommu.clockNs));
+          iommu.publish(); // an overflow it caused is a pending internal event
+          post({ type: 'test', id: m.id, result });
         } else if (m.op === 'inject-fault') {
           const f = m.fault;
           const rec = iommu.events.record(f.rid, f.pasid, Number(f.addr & 0xffffffffn), Number(f.addr >> 32n), f.reason, f.write, iommu.clockNs);
+          iommu.publish();
           post({ type: 'test', id: m.id, result: rec });
         } else {
           post({ type: 'test', id: m.id, result: iommu.translator.iotlb.entries() });

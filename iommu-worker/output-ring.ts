@@ -5,15 +5,15 @@
  * Models: the transport between the threads, not hardware: the hardware queue's fullness
  * is decided in modelled time (sw-drain.ts), so when the physical ring is full because
  * the coordinator thread is behind, the worker waits for it instead of dropping. The tag
- * tells entries (OUT_ENTRY) from overflow notices (OUT_OVERFLOW, lost count in word 0).
+ * tells entries (OUT_ENTRY) from overflow notices (OUT_OVERFLOW, lost count in word 0) and
+ * page-request drain points (OUT_DRAIN).
  * Does not model: anything a device or driver could observe.
  */
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 
-/** An entry of the queue's own format. */
-export const OUT_ENTRY = 0;
-/** The end of an overflow episode: word 0 holds how many entries it lost. */
-export const OUT_OVERFLOW = 1;
+import { OUT_ENTRY } from '../shared/protocol.js';
+
+export { OUT_DRAIN, OUT_ENTRY, OUT_OVERFLOW } from '../shared/protocol.js';
 
 /** Pushes one entry (its first `ring.entryWords` words of `words`), waiting while the ring is full. */
 export function pushOutput(ring: SpscRing, words: Uint32Array, stamp: number, kind = OUT_ENTRY): void {

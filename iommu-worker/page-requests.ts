@@ -22,7 +22,7 @@
  */
 import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
-import { OUT_OVERFLOW, pushOutput } from './output-ring.js';
+import { OUT_DRAIN, OUT_OVERFLOW, pushOutput } from './output-ring.js';
 import { NEW_OVERFLOW, type SoftwareDrain } from './sw-drain.js';
 
 export interface ParkedDma {
@@ -147,6 +147,15 @@ export class PageRequestQueue {
     pushOutput(this.ring, this.scratch, takeIn);
     this.requests++;
     return true;
+  }
+
+  /**
+   * A wait descriptor with Page Drain (PD = 1) completed at `t`: the drain point goes to
+   * software behind every request written so far (Intel intel_iommu_drain_pasid_prq).
+   */
+  drainPoint(t: number): void {
+    this.scratch.fill(0);
+    pushOutput(this.ring, this.scratch, t, OUT_DRAIN);
   }
 
   /** Ends an overflow whose time has come while the IOMMU's clock ran past it (before writing the scratch). */

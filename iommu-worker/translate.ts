@@ -157,11 +157,12 @@ export class Translator {
     } else {
       if (devTlb !== undefined && !rewalk) this.devTlbMisses++;
       const iotlb = this.iotlb;
+      // Every request pays the IOTLB lookup; a miss adds the walk (the miss penalty).
+      if (!rewalk) cost += costs.iotlbHitNs;
       h = rewalk ? -1 : iotlb.lookup(pe.did, tag, vpn);
       if (h >= 0) {
         pfn = iotlb.translatePfn(h, vpn);
         perm = iotlb.permOf(h);
-        cost += costs.iotlbHitNs;
         cached = true;
         if (devTlb !== undefined) {
           const sizeShift = iotlb.sizeShiftOf(h);

@@ -31,9 +31,16 @@ export interface QueueGeometry {
 
 /** Modelled costs in nanoseconds of the simulated machine. */
 export interface CostModel {
-  /** IOTLB (or device-TLB) hit. */
+  /**
+   * IOTLB (or device-TLB) lookup: a hit costs this; a miss costs this plus the walk.
+   * Estimate (an SRAM lookup); only differences against it are calibrated.
+   */
   iotlbHitNs: number;
-  /** One page-table memory read during a walk. 4 reads ≈ the 280 ns miss penalty (HARDWARE §3.1 T1). */
+  /**
+   * One page-table memory read during a walk. A 4-level walk's 4 reads give the 280 ns
+   * IOTLB miss penalty of HARDWARE §3.1 T1 (pcie-bench, derived); a nested walk reads
+   * (n+1)(m+1)−1 entries (HARDWARE §5.4).
+   */
   walkReadNs: number;
   /** One root/context/PASID-directory/PASID-table read on a context or PASID-cache miss. */
   tableReadNs: number;
@@ -41,8 +48,20 @@ export interface CostModel {
   descriptorNs: number;
   /** Processing a wait descriptor and its status write. */
   waitNs: number;
-  /** Device-TLB invalidation round trip (ATS), within the 1–40 µs range of HARDWARE §3.3. */
+  /**
+   * Device-TLB (ATS) invalidation response time of a device: the median of a log-normal
+   * distribution. No published figure (HARDWARE §3.3); the suggested range is 1–40 µs.
+   */
   devTlbInvNs: number;
+  /** Shape (σ of the underlying normal) of that distribution. Estimate: 0.6 keeps most draws in 1–15 µs. */
+  devTlbInvSigma: number;
+  /** Bounds of the response time (HARDWARE §3.3: 1–40 µs). */
+  devTlbInvMinNs: number;
+  devTlbInvMaxNs: number;
+  /** Outstanding ATS invalidations per function: 32 (5-bit ITag; Linux QI_DEV_IOTLB_MAX_INVS; §3.3 A1). */
+  atsMaxOutstanding: number;
+  /** When an unanswered ATS invalidation times out (VT-d ITE). Linux waits 10 s on VT-d, 1 s on AMD/SMMU (§3.3 A2–A4). */
+  atsTimeoutNs: number;
   /** Recording one fault. */
   faultNs: number;
   /**
@@ -85,6 +104,8 @@ export interface ResolvedIommuConfig {
   /** How long an idle worker spins before it sleeps, in microseconds. */
   spinUs: number;
   testHooks: boolean;
+  /** Seed of this IOMMU's random draws (the simulation's seed and the IOMMU index). */
+  seed: number;
 }
 
 export const VTD_DEFAULTS = {
@@ -103,13 +124,18 @@ export const VTD_DEFAULTS = {
     descriptorNs: 400,
     waitNs: 400,
     devTlbInvNs: 4000,
+    devTlbInvSigma: 0.6,
+    devTlbInvMinNs: 1000,
+    devTlbInvMaxNs: 40_000,
+    atsMaxOutstanding: 32,
+    atsTimeoutNs: 10_000_000_000,
     faultNs: 100,
     irqNs: 2000,
     eventDrainNs: 200,
     prqDrainNs: 200,
     prqServiceNs: 1000,
   },
-} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks'>;
+} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks' | 'seed'>;
 
 /** Entry sizes of the VT-d scalable-mode queues (256-bit descriptors, 128-bit FRCD). */
 export const VTD_INV_DESC_BYTES = 32;
@@ -120,7 +146,7 @@ function isPow2(n: number): boolean {
 }
 
 /** Merges options over the defaults; throws a RangeError naming the bad field. */
-export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs = 50, testHooks = false): ResolvedIommuConfig {
+export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs = 50, testHooks = false, seed = 1): ResolvedIommuConfig {
   const c: ResolvedIommuConfig = {
     index,
     pasidBits: o.pasidBits ?? VTD_DEFAULTS.pasidBits,
@@ -132,6 +158,7 @@ export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs =
     costs: { ...VTD_DEFAULTS.costs, ...o.costs },
     spinUs,
     testHooks,
+    seed: (Math.imul(seed >>> 0, 0x9e3779b1) ^ index) >>> 0,
   };
   const where = `iommus[${index}]`;
   if (!Number.isInteger(c.pasidBits) || c.pasidBits < 0 || c.pasidBits > 20) throw new RangeError(`${where}.pasidBits: expected 0..20, got ${c.pasidBits}`);

@@ -47,6 +47,17 @@ export const PROG_TIMER = 2;
 export const PROG_HORIZON = 3;
 export const PROG_BYTES = 64;
 
+/** Kinds of the entries on an output ring (worker → coordinator), in the ring's per-slot tag. */
+/** An entry of the queue's own format. */
+export const OUT_ENTRY = 0;
+/** The end of an overflow episode: word 0 holds how many entries it lost. */
+export const OUT_OVERFLOW = 1;
+/**
+ * A page-request drain point (a wait descriptor with PD = 1 completed): software takes in
+ * every request written before it at this time.
+ */
+export const OUT_DRAIN = 2;
+
 /** One IOMMU instance a worker thread hosts. */
 export interface InstanceStart {
   config: ResolvedIommuConfig;
@@ -96,6 +107,10 @@ export interface WorkerStats {
   descriptors: Record<string, number>;
   waits: number;
   eventsLost: number;
+  /** Device-TLB invalidations sent, those that waited for a free ITag, those that timed out. */
+  ats: { invalidations: number; stalls: number; timeouts: number };
+  /** Modelled occupancy of the input queues at each arrival (sums for means; full = arrivals finding it full). */
+  queues: Record<'command' | 'dma', { samples: number; sumUsed: number; maxUsed: number; full: number; depth: number }>;
   /** Page request queue: requests written, dropped to overflow, auto-answered, stop markers written. */
   prq: { requests: number; lost: number; autoResponses: number; stopMarkers: number };
   sleeps: number;
