@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'pasid-alloc': () => import('./pasid-alloc.js'),
   metrics: () => import('./metrics.js'),
   'cmdq-contention': () => import('./cmdq-contention.js'),
+  'dma-throughput': () => import('./dma-throughput.js'),
 };
 
 function usage(msg: string): never {

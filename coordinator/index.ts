@@ -3,7 +3,8 @@
  */
 export { Simulator } from './simulator.js';
 export { TestHooks } from './test-hooks.js';
-export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats, MetricSample } from './simulator.js';
+export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats, MetricSample, TrafficRequestSpec } from './simulator.js';
+export type { TrafficResult } from './iommu-handle.js';
 export { Metrics, LATENCY_KINDS, DECADE_LABELS } from './metrics.js';
 export type { MetricsSnapshot, LatencyKind, LatencySummary } from './metrics.js';
 export { Device, Group, Topology } from './topology.js';

@@ -22,7 +22,7 @@ import type { ArenaView } from '../shared/memory/arena.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { readInvDesc } from '../shared/layout/inv-desc.js';
 import {
-  ACCESS_WRITE, reqAccess, reqAddrHi, reqAddrLo, reqPasid, reqPriv, reqRid, reqTag, writeDmaResponse,
+  ACCESS_WRITE, reqAccess, reqAddrHi, reqAddrLo, reqBurstSlot, reqIsBurst, reqPasid, reqPriv, reqRid, reqTag, writeDmaResponse,
 } from '../shared/layout/dma-request.js';
 import { Translator } from './translate.js';
 import { CommandExecutor } from './command-queue.js';
@@ -31,6 +31,8 @@ import { type ParkedDma, PageRequestQueue, PrqOutcome, RESP_SUCCESS } from './pa
 import { SoftwareDrain } from './sw-drain.js';
 import { AtsInvalidations } from './ats-inv.js';
 import { QueueOccupancyModel } from './queue-occupancy.js';
+import { serveBurst } from './traffic.js';
+import { TRAFFIC_SLOT_F64, T_COUNT, T_TRANSLATED } from '../shared/layout/traffic.js';
 
 /** Inputs served per call, so control traffic and the other instances of the thread get a turn. */
 const BATCH = 64;
@@ -70,6 +72,8 @@ export class Iommu {
   private readonly cmdRing: SpscRing;
   private readonly dmaRing: SpscRing;
   private readonly respRing: SpscRing;
+  /** Traffic-burst slots (parameters in, results out). */
+  private readonly traffic: Float64Array;
 
   constructor(
     readonly cfg: ResolvedIommuConfig,
@@ -78,7 +82,9 @@ export class Iommu {
     rings: InstanceRings,
     progress: SharedArrayBuffer,
     progressBytes: number,
+    traffic: SharedArrayBuffer,
   ) {
+    this.traffic = new Float64Array(traffic);
     this.cmdRing = rings.command;
     this.dmaRing = rings.dma;
     this.respRing = rings.dmaResponse;
@@ -235,6 +241,19 @@ export class Iommu {
       const access = reqAccess(u, at);
       const lo = reqAddrLo(u, at);
       const hi = reqAddrHi(u, at);
+      if (reqIsBurst(u, at)) {
+        // A traffic burst: served whole, one completion with its results in the slot.
+        const base = reqBurstSlot(u, at) * TRAFFIC_SLOT_F64;
+        const begin = Math.max(this.clockNs, stamp);
+        this.clockNs = serveBurst(t, this.events, this.traffic, base, rid, pasid, access, reqPriv(u, at), begin);
+        this.dmaCount += this.traffic[base + T_COUNT] - 1;
+        this.translated += this.traffic[base + T_TRANSLATED];
+        this.dmaOcc.sample(stamp, this.clockNs);
+        const rslot = resp.prodSlot(written++);
+        writeDmaResponse(resp.u32, rslot * resp.entryWords, reqTag(u, at), 0, false, false, 0, 0);
+        resp.stamps[rslot] = this.clockNs;
+        continue;
+      }
       const st = t.translate(rid, pasid, access, reqPriv(u, at), lo, hi);
       this.clockNs = Math.max(this.clockNs, stamp) + t.costNs;
       this.dmaOcc.sample(stamp, this.clockNs);

@@ -41,7 +41,7 @@ function main(start: StartMessage): void {
     const iommu = new Iommu(s.config, view, s.rootTableFrame, {
       command: attach(s.rings.command, true), dma: attach(s.rings.dma, true), dmaResponse: attach(s.rings.dmaResponse, false),
       event: attach(s.rings.event, false), pageRequest: attach(s.rings.pageRequest, false),
-    }, s.progress, PROG_BYTES);
+    }, s.progress, PROG_BYTES, s.traffic);
     iommu.onWaitInterrupt = () => coordBell.ring();
     return iommu;
   };

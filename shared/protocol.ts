@@ -66,6 +66,8 @@ export interface InstanceStart {
   rings: { command: RingHandle; dma: RingHandle; dmaResponse: RingHandle; event: RingHandle; pageRequest: RingHandle };
   /** Progress block, then the wait completion times (Float64 per command-queue slot). */
   progress: SharedArrayBuffer;
+  /** Traffic-burst slots (shared/layout/traffic.ts). */
+  traffic: SharedArrayBuffer;
 }
 
 export interface StartMessage {

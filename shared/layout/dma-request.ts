@@ -96,6 +96,8 @@ export function decodeDmaResponse(w: readonly bigint[]): DmaResponse {
 
 const REQ_PRIV = 1 << 18;
 const REQ_PV = 1 << 19;
+/** The request is a traffic burst (shared/layout/traffic.ts): word 3 holds its slot. */
+const REQ_BURST = 1 << 20;
 
 /** Writes a request at u32 index `at`; addr given as u32 halves. */
 export function writeDmaRequest(u32: Uint32Array, at: number, tag: number, rid: number, access: number, priv: boolean,
@@ -107,6 +109,16 @@ export function writeDmaRequest(u32: Uint32Array, at: number, tag: number, rid: 
   u32[at + 4] = addrLo;
   u32[at + 5] = addrHi;
 }
+
+/** Writes a traffic-burst request (parameters in traffic slot `slot`). */
+export function writeBurstRequest(u32: Uint32Array, at: number, tag: number, rid: number, access: number, priv: boolean,
+  pasid: number, slot: number): void {
+  writeDmaRequest(u32, at, tag, rid, access, priv, pasid, 0, 0);
+  u32[at + 1] |= REQ_BURST;
+  u32[at + 3] = slot;
+}
+export function reqIsBurst(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & REQ_BURST) !== 0; }
+export function reqBurstSlot(u32: Uint32Array, at: number): number { return u32[at + 3]; }
 
 export function reqTag(u32: Uint32Array, at: number): number { return u32[at]; }
 export function reqRid(u32: Uint32Array, at: number): number { return u32[at + 1] & 0xffff; }
