@@ -16,34 +16,37 @@
 import { FAULT_RECORD_U32, writeFaultRecord } from '../shared/layout/fault-record.js';
 import { OUT_OVERFLOW, pushOutput } from './output-ring.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
-import { NEW_OVERFLOW, type SoftwareDrain } from './sw-drain.js';
+import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
 
 export class EventQueue {
   recorded = 0;
   suppressed = 0;
-  lost = 0;
-  private episode = 0;
   private readonly scratch = new Uint32Array(FAULT_RECORD_U32);
+  private readonly q: OverflowingQueue;
 
   constructor(
     private readonly ring: SpscRing,
-    private readonly drain: SoftwareDrain,
-    private readonly at: (t: number, fire: (t: number) => void) => void,
-  ) {}
+    drain: SoftwareDrain,
+    at: (t: number, fire: (t: number) => void) => void,
+  ) {
+    this.q = new OverflowingQueue(drain, at, (lost, when) => {
+      // The driver has emptied the queue and cleared the overflow: the notice goes out.
+      this.scratch.fill(0);
+      this.scratch[0] = lost;
+      pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
+    });
+  }
+
+  /** Faults lost to overflows. */
+  get lost(): number {
+    return this.q.lost;
+  }
 
   /** Records a fault at modelled time `t`; returns false when it was lost to an overflow. */
   record(rid: number, pasid: number, addrLo: number, addrHi: number, reason: number, write: boolean, t: number): boolean {
-    const d = this.drain;
-    if (d.overflowUntil >= 0 && t >= d.overflowUntil) this.endOverflow(this.episode, d.overflowUntil); // before the scratch is filled
-    const takeIn = d.push(t);
-    if (takeIn < 0) {
-      this.lost++;
-      if (takeIn === NEW_OVERFLOW) {
-        const ep = ++this.episode;
-        this.at(d.overflowUntil, (when) => this.endOverflow(ep, when));
-      }
-      return false;
-    }
+    this.q.endIfDue(t); // before the scratch is filled
+    const takeIn = this.q.admit(t);
+    if (takeIn < 0) return false;
     writeFaultRecord(this.scratch, 0, {
       addr: (BigInt(addrHi >>> 0) << 32n) | BigInt((addrLo & 0xfffff000) >>> 0),
       sid: rid, pasidPresent: pasid >= 0, reason, pasid: pasid >= 0 ? pasid : 0, addressType: 0, read: !write, fault: true,
@@ -51,14 +54,5 @@ export class EventQueue {
     pushOutput(this.ring, this.scratch, takeIn);
     this.recorded++;
     return true;
-  }
-
-  /** The driver has emptied the queue and clears the overflow: the notice goes out. */
-  private endOverflow(ep: number, when: number): void {
-    if (ep !== this.episode || this.drain.overflowUntil < 0) return; // already ended
-    const lost = this.drain.endEpisode();
-    this.scratch.fill(0);
-    this.scratch[0] = lost;
-    pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
   }
 }

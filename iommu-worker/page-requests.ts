@@ -23,7 +23,7 @@
 import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { OUT_DRAIN, OUT_OVERFLOW, pushOutput } from './output-ring.js';
-import { NEW_OVERFLOW, type SoftwareDrain } from './sw-drain.js';
+import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
 
 export interface ParkedDma {
   tag: number;
@@ -58,13 +58,11 @@ export class PageRequestQueue {
   private readonly stopped = new Set<number>();
   /** DMAs whose request the IOMMU auto-answered on overflow: retried when PRO is cleared. */
   private retries: ParkedDma[] = [];
-  private episode = 0;
+  private readonly q: OverflowingQueue;
   /** Retries the auto-answered DMAs at the time PRO is cleared (set by iommu.ts). */
   onRetry: (list: ParkedDma[], at: number) => void = () => {};
   /** Requests written to the queue (stop markers included). */
   requests = 0;
-  /** Requests dropped because of an overflow (each counted once). */
-  lost = 0;
   /** Dropped last-in-group requests the IOMMU answered itself with SUCCESS. */
   autoResponses = 0;
   stopMarkers = 0;
@@ -72,9 +70,25 @@ export class PageRequestQueue {
 
   constructor(
     private readonly ring: SpscRing,
-    private readonly drain: SoftwareDrain,
-    private readonly at: (t: number, fire: (t: number) => void) => void,
-  ) {}
+    drain: SoftwareDrain,
+    at: (t: number, fire: (t: number) => void) => void,
+  ) {
+    this.q = new OverflowingQueue(drain, at, (lost, when) => {
+      // The driver has taken in every request and clears PRO: the notice goes to software,
+      // then the devices whose requests were auto-answered retry.
+      this.scratch.fill(0);
+      this.scratch[0] = lost;
+      pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
+      const list = this.retries;
+      this.retries = [];
+      if (list.length > 0) this.onRetry(list, when);
+    });
+  }
+
+  /** Requests dropped because of an overflow (each counted once). */
+  get lost(): number {
+    return this.q.lost;
+  }
 
   /** Sends a page request for a DMA whose translation failed at the page table. */
   request(d: ParkedDma, stampNs: number): PrqOutcome {
@@ -134,16 +148,8 @@ export class PageRequestQueue {
 
   /** Writes the scratch descriptor at `t`, or drops it as an overflow (queue full or PRO set). */
   private write(t: number): boolean {
-    const d = this.drain;
-    const takeIn = d.push(t);
-    if (takeIn < 0) {
-      this.lost++;
-      if (takeIn === NEW_OVERFLOW) {
-        const ep = ++this.episode;
-        this.at(d.overflowUntil, (when) => this.endOverflow(ep, when));
-      }
-      return false;
-    }
+    const takeIn = this.q.admit(t);
+    if (takeIn < 0) return false;
     pushOutput(this.ring, this.scratch, takeIn);
     this.requests++;
     return true;
@@ -160,23 +166,7 @@ export class PageRequestQueue {
 
   /** Ends an overflow whose time has come while the IOMMU's clock ran past it (before writing the scratch). */
   private endOverflowIfDue(t: number): void {
-    const until = this.drain.overflowUntil;
-    if (until >= 0 && t >= until) this.endOverflow(this.episode, until);
-  }
-
-  /**
-   * The driver has taken in every request and clears PRO (time `when`): the overflow
-   * notice goes to software, then the devices whose requests were auto-answered retry.
-   */
-  private endOverflow(ep: number, when: number): void {
-    if (ep !== this.episode || this.drain.overflowUntil < 0) return; // already ended
-    const lost = this.drain.endEpisode();
-    this.scratch.fill(0);
-    this.scratch[0] = lost;
-    pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
-    const list = this.retries;
-    this.retries = [];
-    if (list.length > 0) this.onRetry(list, when);
+    this.q.endIfDue(t);
   }
 
   private freePrg(rid: number): number {

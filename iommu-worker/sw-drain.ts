@@ -81,3 +81,44 @@ export class SoftwareDrain {
 export const DROPPED = -1;
 /** push(): the entry was lost and started an overflow episode. */
 export const NEW_OVERFLOW = -2;
+
+/**
+ * A hardware output queue as the IOMMU writes it: admission against the driver's take-in
+ * model, the lost count, and the overflow episode's end on a timer (or when the IOMMU's
+ * clock has run past it), which sends software the overflow notice.
+ */
+export class OverflowingQueue {
+  lost = 0;
+  private episode = 0;
+
+  constructor(
+    readonly drain: SoftwareDrain,
+    /** Schedules an internal event of the IOMMU. */
+    private readonly at: (t: number, fire: (t: number) => void) => void,
+    /** The driver has cleared the overflow at `when`, `lost` entries later: notify software. */
+    private readonly onEnd: (lost: number, when: number) => void,
+  ) {}
+
+  /** Ends an overflow whose time has come while the clock ran past it (call before filling a scratch entry). */
+  endIfDue(t: number): void {
+    const until = this.drain.overflowUntil;
+    if (until >= 0 && t >= until) this.end(this.episode, until);
+  }
+
+  /** An entry arrives at `t`: its take-in time, or -1 when it was lost to an overflow (counted). */
+  admit(t: number): number {
+    const takeIn = this.drain.push(t);
+    if (takeIn >= 0) return takeIn;
+    this.lost++;
+    if (takeIn === NEW_OVERFLOW) {
+      const ep = ++this.episode;
+      this.at(this.drain.overflowUntil, (when) => this.end(ep, when));
+    }
+    return -1;
+  }
+
+  private end(ep: number, when: number): void {
+    if (ep !== this.episode || this.drain.overflowUntil < 0) return; // already ended
+    this.onEnd(this.drain.endEpisode(), when);
+  }
+}
