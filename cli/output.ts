@@ -42,6 +42,11 @@ export function summary(r: Results): string {
     lines.push('');
     lines.push(table(lat, ['latency (modelled)', 'count', 'p50', 'p99', 'max']));
   }
+  if (m.cmdq?.length) {
+    lines.push('');
+    lines.push(table(m.cmdq.map((c) => [c.phase, c.mode, c.algorithm, c.batching ? 'yes' : 'no', String(c.cpus), `${(c.opsPerCpuPerSec / 1000).toFixed(1)}K`,
+      c.casSuccessRate.toFixed(2), pct(c.smmuBusy)]), ['command queue', 'mode', 'insertion', 'batched', 'CPUs', 'map+unmap/CPU/s', 'CAS ok', 'SMMU busy']));
+  }
   const rows: string[][] = [];
   if (m.dma) rows.push(['DMA requests / translated / faulted', `${m.dma.requests} / ${m.dma.translated} / ${m.dma.faulted}`]);
   if (m.dma && Object.keys(m.dma.faultsByReason).length) rows.push(['fault records by reason', Object.entries(m.dma.faultsByReason).map(([k, v]) => `${k} ${v}`).join(', ') + (m.dma.eventsLost ? ` (+${m.dma.eventsLost} lost)` : '')]);
@@ -67,6 +72,10 @@ export function csvTables(r: Results): Record<string, string> {
   out['phases.csv'] = csv([['phase', 'type', 'ops', 'start_ns', 'end_ns', 'errors', 'reasons', 'stopped_by'],
     ...m.phases.map((p) => [p.name, p.type, p.ops, p.startNs, p.endNs, Object.entries(p.errors).map(([k, v]) => `${k}:${v}`).join(' '),
       Object.entries(p.reasons).map(([k, v]) => `${k}:${v}`).join('; '), p.stoppedBy ?? ''])]);
+  if (m.cmdq?.length) {
+    out['cmdq.csv'] = csv([['phase', 'mode', 'algorithm', 'batching', 'cpus', 'ops_per_cpu_per_s', 'cas_success_rate', 'smmu_busy', 'sync_wait_ns_per_op'],
+      ...m.cmdq.map((c) => [c.phase, c.mode, c.algorithm, String(c.batching), c.cpus, c.opsPerCpuPerSec, c.casSuccessRate, c.smmuBusy, c.syncWaitNsPerOp])]);
+  }
   const lat: (string | number)[][] = [['source', 'kind', 'count', 'min_ns', 'mean_ns', 'p50_ns', 'p90_ns', 'p99_ns', 'p999_ns', 'max_ns', ...DECADE_LABELS]];
   for (const [src, set] of [['invalidation', m.invalidation], ['round-trip', m.roundTrips]] as const) {
     for (const [k, l] of Object.entries(set ?? {})) lat.push([src, k, l.count, l.minNs, l.meanNs, l.p50Ns, l.p90Ns, l.p99Ns, l.p999Ns, l.maxNs, ...l.decades]);

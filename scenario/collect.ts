@@ -102,6 +102,20 @@ export interface ModelledMetrics {
   pageRequests?: { groups: number; requests: number; responses: Record<'success' | 'invalid' | 'failure', number> };
   pasids?: { peak: number; final: number; timeline: [number, number][] };
   tables?: { bytesInUse: number; peakBytes: number };
+  cmdq?: CmdqPoint[];
+}
+
+/** One point of a command-queue contention phase (map+unmap per CPU per modelled second). */
+export interface CmdqPoint {
+  phase: string;
+  cpus: number;
+  algorithm: 'lockfree' | 'locked' | 'percpu';
+  batching: boolean;
+  mode: 'strict' | 'deferred';
+  opsPerCpuPerSec: number;
+  casSuccessRate: number;
+  smmuBusy: number;
+  syncWaitNsPerOp: number;
 }
 
 export interface HostMetrics {
@@ -126,6 +140,7 @@ export class Collector {
   private tick = 0;
   private peak = 0;
   readonly phases: PhaseRecord[] = [];
+  private readonly cmdqPoints: CmdqPoint[] = [];
 
   constructor(private readonly sim: Simulator, private readonly opts: { samples: number; metrics: readonly MetricName[] }) {
     this.subs.push(sim.events$.subscribe((e) => {
@@ -138,6 +153,11 @@ export class Collector {
     this.subs.push(sim.faults$.subscribe((f) => { this.faultsByReason[f.reason] = (this.faultsByReason[f.reason] ?? 0) + 1; }));
     this.subs.push(sim.pageRequests$.subscribe((g) => { this.groups++; this.requests += g.faults.length; }));
     this.samplePasids();
+  }
+
+  /** One point of a command-queue contention phase. */
+  cmdq(point: CmdqPoint): void {
+    this.cmdqPoints.push(point);
   }
 
   /** A round trip the runner timed in modelled ns (unmap, munmap, sva-bind, …). */
@@ -207,6 +227,7 @@ export class Collector {
       phases: this.phases,
     };
     if (st) modelled.iommus = st.iommus.length;
+    if (this.cmdqPoints.length > 0) modelled.cmdq = this.cmdqPoints;
     this.rec('invalidation', 'invalidation', () => sortObj(new Map([...this.inval].map(([k, l]) => [k, l.stats()]))), modelled);
     this.rec('round-trips', 'roundTrips', () => sortObj(new Map([...this.trips].map(([k, l]) => [k, l.stats()]))), modelled);
     this.rec('dma', 'dma', () => {

@@ -10,6 +10,7 @@
  */
 import type { Device } from 'iommu-sim';
 import type { PhaseOf } from './schema.js';
+import { runCmdqModel } from 'iommu-sim';
 import { BUF_IOVA, CHURN_IOVA, PAGE, PhaseRun, groupSpace, pattern, procSpace, selectDevices, svaBind } from './workspace.js';
 
 type Access = 'read' | 'write';
@@ -272,5 +273,35 @@ export async function vmsPhase(run: PhaseRun, p: PhaseOf<'vms'>): Promise<void> 
       for (let vp = 1; vp <= p.vpasidsEach; vp++) await run.op(() => vm.bindVpasid(dev, vp));
     }
     run.ctx.progress(v + 1, p.count);
+  }
+}
+
+/**
+ * The CPU side of the command queue (coordinator/cmdq): N CPUs doing map+unmap on one
+ * SMMUv3 command queue, for every combination asked; modelled, so deterministic.
+ */
+export async function cmdqPhase(run: PhaseRun, p: PhaseOf<'cmdq-contention'>): Promise<void> {
+  const total = p.cpus.length * p.algorithms.length * p.batching.length * p.modes.length;
+  let done = 0;
+  for (const mode of p.modes) {
+    for (const batching of p.batching) {
+      for (const algorithm of p.algorithms) {
+        for (const cpus of p.cpus) {
+          if (run.halt()) return;
+          const r = await run.op(() => runCmdqModel({
+            cpus, algorithm, batching, mode, pagesPerUnmap: p.pagesPerUnmap, durationNs: Math.round(p.durationUs * 1000),
+            warmupNs: Math.round(p.durationUs * 100), seed: 1,
+          }).results);
+          if (r) {
+            run.ctx.col.cmdq({
+              phase: p.name, cpus, algorithm, batching, mode, opsPerCpuPerSec: Math.round(r.opsPerCpuPerSec),
+              casSuccessRate: Math.round(r.casSuccessRate * 1e6) / 1e6, smmuBusy: Math.round(r.smmuBusy * 1e6) / 1e6,
+              syncWaitNsPerOp: Math.round(r.syncWaitNsPerOp),
+            });
+          }
+          run.ctx.progress(++done, total);
+        }
+      }
+    }
   }
 }

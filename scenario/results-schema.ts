@@ -56,6 +56,11 @@ export const ModelledSchema = z.strictObject({
   }).optional(),
   pasids: z.strictObject({ peak: count, final: count, timeline: z.array(z.tuple([z.number().nonnegative(), count])) }).optional(),
   tables: z.strictObject({ bytesInUse: count, peakBytes: count }).optional(),
+  cmdq: z.array(z.strictObject({
+    phase: z.string(), cpus: count, algorithm: z.enum(['lockfree', 'locked', 'percpu']), batching: z.boolean(),
+    mode: z.enum(['strict', 'deferred']), opsPerCpuPerSec: count, casSuccessRate: z.number().min(0).max(1),
+    smmuBusy: z.number().min(0).max(1), syncWaitNsPerOp: z.number().nonnegative(),
+  })).optional(),
 });
 
 export const HostSchema = z.strictObject({

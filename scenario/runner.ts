@@ -100,6 +100,7 @@ async function runPhase(run: PhaseRun, p: Phase): Promise<void> {
     case 'fault-storm': return ph.faultStormPhase(run, p);
     case 'pasid-alloc': return ph.pasidAllocPhase(run, p);
     case 'vms': return ph.vmsPhase(run, p);
+    case 'cmdq-contention': return ph.cmdqPhase(run, p);
   }
 }
 

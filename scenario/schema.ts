@@ -165,7 +165,19 @@ const Vms = z.strictObject({
   ppasidQuota: int(1, 1 << 20).optional().describe("a quota'd set of host PASIDs per VM"),
 });
 
-export const PhaseSchema = z.discriminatedUnion('type', [Dma, MapUnmap, Unmap, SvaChurn, MunmapStorm, FaultStorm, PasidAlloc, Vms]);
+const CmdqContention = z.strictObject({
+  type: z.literal('cmdq-contention'),
+  ...base,
+  cpus: z.array(int(1, 4096)).min(1).default([8, 16, 32, 64]).describe('CPU counts sharing one SMMUv3 command queue'),
+  algorithms: z.array(z.enum(['lockfree', 'locked', 'percpu'])).min(1).default(['lockfree', 'locked', 'percpu'])
+    .describe('insertion: arm-smmu-v3 lock-free, pre-5.5 spinlock, per-CPU (ECMDQ) queues'),
+  batching: z.array(z.boolean()).min(1).default([true]).describe('commands of one unmap inserted as one batch'),
+  modes: z.array(z.enum(['strict', 'deferred'])).min(1).default(['strict']).describe('strict or deferred (flush-queue) invalidation'),
+  pagesPerUnmap: int(1, 4096).default(1).describe('pages each unmap invalidates'),
+  durationUs: z.number().positive().max(1e7).default(2000).describe('modelled run length of each point (µs)'),
+});
+
+export const PhaseSchema = z.discriminatedUnion('type', [Dma, MapUnmap, Unmap, SvaChurn, MunmapStorm, FaultStorm, PasidAlloc, Vms, CmdqContention]);
 
 export const METRICS = ['invalidation', 'round-trips', 'dma', 'hit-rates', 'page-requests', 'pasids', 'tables'] as const;
 
