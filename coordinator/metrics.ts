@@ -11,7 +11,7 @@ export {
   type HitRate, type GaugeSummary, type MetricsSnapshot,
 } from './metrics/metrics.js';
 export {
-  MAX_LATENCY_NS, LOG_BIN_EDGES_NS,
+  LatencyDistribution, MAX_LATENCY_NS, LOG_BIN_EDGES_NS,
   type LatencySummary, type CdfPoint, type HistogramBin,
 } from './metrics/latency.js';
 export { QUEUE_NAMES, type QueueName, type QueueSummary } from './metrics/queues.js';

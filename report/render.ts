@@ -6,6 +6,7 @@
  * machine information.
  * Does not: compute metrics (it reads results objects) or embed the raw results.
  */
+import { LOG_BIN_EDGES_NS } from 'iommu-sim';
 import { DECADE_LABELS, type LatencyStats } from '../scenario/collect.js';
 import type { Results } from '../scenario/results-schema.js';
 import { barChart, esc, lineChart } from './svg.js';
@@ -45,9 +46,11 @@ function latencySection(runs: Results[], labels: string[], pick: (r: Results) =>
     if (!withKind.length) continue;
     const attrs = { kind, source: prefix };
     const binSeries = withKind.map(({ r, name }) => ({ name, points: pick(r)![kind].bins }));
-    // Every bin (4 per decade, collect.ts) between the lowest and highest non-empty one.
-    const ix = binSeries.flatMap((s) => s.points.map((p) => Math.round((Math.log10(p[0]) - 1) * 4)));
-    const binXs = Array.from({ length: Math.max(...ix) - Math.min(...ix) + 1 }, (_, k) => Math.round(10 ** (1 + (Math.min(...ix) + k) / 4)));
+    // Every 1-2-5 bin (the core's LOG_BIN_EDGES_NS) between the lowest and highest non-empty one.
+    const lows = binSeries.flatMap((s) => s.points.map((p) => p[0]));
+    const lo = Math.min(...lows);
+    const hi = Math.max(...lows);
+    const binXs = LOG_BIN_EDGES_NS.map((e) => Math.max(1, e)).filter((e, i, a) => e >= lo && e <= hi && a.indexOf(e) === i);
     out.push(`<h3>${esc(kind)}</h3><div class="grid-charts">`);
     out.push(barChart({ chart: `${prefix}-histogram`, title: `${kind}: latency histogram (modelled)`, attrs },
       binXs.map((x) => (x >= 1e6 ? `${+(x / 1e6).toPrecision(2)}ms` : x >= 1e3 ? `${+(x / 1e3).toPrecision(2)}µs` : `${x}ns`)),

@@ -12,16 +12,14 @@
  * time; table memory. Host figures (wall time of an invalidation round trip) go to `host`.
  * Does not: decide what to run (runner.ts) or how to print it (cli/, report/).
  */
-import * as hdr from 'hdr-histogram-js';
 import type { Subscription } from 'rxjs';
-import type { SimStats, Simulator } from 'iommu-sim';
+import { DECADE_LABELS as CORE_DECADE_LABELS, LatencyDistribution, type SimStats, type Simulator } from 'iommu-sim';
 import type { MetricName } from './schema.js';
 
-export const DECADE_LABELS = ['<0.1us', '0.1-1us', '1-10us', '10-100us', '0.1-1ms', '1-10ms', '>=10ms'] as const;
-const DECADE_EDGES_NS = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
-/** Bar-chart bins: 4 per decade from 10 ns to 100 ms (bin i covers [10^(1+i/4), 10^(1+(i+1)/4)) ns). */
-const BINS = 28;
-const CDF_PERCENTILES = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 100];
+/** The kernel's decade buckets (intel/perf.h labels), as the core metrics name them. */
+export const DECADE_LABELS = CORE_DECADE_LABELS;
+/** CDF points reported per latency kind. */
+const CDF_FRACTIONS = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1];
 
 export interface LatencyStats {
   count: number;
@@ -34,46 +32,30 @@ export interface LatencyStats {
   maxNs: number;
   /** Counts in the kernel's decade buckets, DECADE_LABELS order. */
   decades: number[];
-  /** Log-spaced histogram: [lowNs, count] for non-empty bins. */
+  /** Log-spaced histogram (1-2-5 bins): [lowNs, count] for non-empty bins. */
   bins: [number, number][];
   /** CDF points: [ns, fraction]. */
   cdf: [number, number][];
 }
 
+/** One latency kind of a run, on the core's HDR distribution (coordinator/metrics). */
 class Latency {
-  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 1e13, numberOfSignificantValueDigits: 3 });
-  private readonly decades = new Array<number>(DECADE_LABELS.length).fill(0);
-  private readonly bins = new Array<number>(BINS).fill(0);
-  private min = Infinity;
+  private readonly d = new LatencyDistribution();
 
   record(ns: number): void {
-    const v = Math.max(0, Math.round(ns));
-    this.h.recordValue(v);
-    this.min = Math.min(this.min, v);
-    let d = 0;
-    while (d < DECADE_EDGES_NS.length && v >= DECADE_EDGES_NS[d]) d++;
-    this.decades[d]++;
-    this.bins[v < 10 ? 0 : Math.min(BINS - 1, Math.floor((Math.log10(v) - 1) * 4))]++;
+    this.d.record(Math.max(0, Math.round(ns)));
   }
 
   stats(): LatencyStats {
-    const h = this.h;
-    const n = h.totalCount;
-    const out: LatencyStats = {
-      count: n,
-      minNs: n ? this.min : 0,
-      meanNs: n ? Math.round(h.mean) : 0,
-      p50Ns: h.getValueAtPercentile(50),
-      p90Ns: h.getValueAtPercentile(90),
-      p99Ns: h.getValueAtPercentile(99),
-      p999Ns: h.getValueAtPercentile(99.9),
-      maxNs: h.maxValue,
-      decades: [...this.decades],
-      bins: this.bins.flatMap((c, i) => (c ? [[Math.round(10 ** (1 + i / 4)), c] as [number, number]] : [])),
-      cdf: n ? CDF_PERCENTILES.map((p) => [p === 0 ? this.min : h.getValueAtPercentile(p), p / 100] as [number, number]) : [],
+    const s = this.d.summary();
+    const n = s.count;
+    return {
+      count: n, minNs: n ? s.min : 0, meanNs: n ? Math.round(s.mean) : 0,
+      p50Ns: s.p50, p90Ns: s.p90, p99Ns: s.p99, p999Ns: s.p999, maxNs: s.max,
+      decades: DECADE_LABELS.map((l) => s.decades[l]),
+      bins: this.d.histogram().filter((b) => b.count > 0).map((b) => [Math.max(1, b.fromNs), b.count] as [number, number]),
+      cdf: n ? this.d.cdf(CDF_FRACTIONS).map((p) => [p.ns, p.fraction] as [number, number]) : [],
     };
-    h.destroy();
-    return out;
   }
 }
 
