@@ -138,6 +138,8 @@ export interface SimStats {
 
 const WORKER_URL = new URL('../iommu-worker/main.js', import.meta.url);
 const START_TIMEOUT_MS = 20_000;
+/** How long the coordinator spins for an answer before it sleeps (ms). */
+const PUMP_SPIN_MS = 0.05;
 
 export class Simulator implements SimulatorCore {
   readonly topology: Topology;
@@ -540,8 +542,18 @@ export class Simulator implements SimulatorCore {
         await new Promise<void>((res) => setImmediate(res));
         continue;
       }
-      if (r.delivered > 0 || r.moved > 0) await new Promise<void>((res) => setImmediate(res)); // resumed code runs, timers and messages too
-      else await this.bell.sleepAsync(quiet, 50);
+      if (r.delivered > 0 || r.moved > 0) {
+        await new Promise<void>((res) => setImmediate(res)); // resumed code runs, timers and messages too
+        continue;
+      }
+      // Work in flight: spin a little (bounded) before sleeping — waking from waitAsync costs
+      // tens of µs here, an awake worker answers in a few.
+      if (this.handles.some((h) => h.pending > 0)) {
+        const until = performance.now() + PUMP_SPIN_MS;
+        while (quiet() && performance.now() < until) { /* bounded spin */ }
+        if (!quiet()) continue;
+      }
+      await this.bell.sleepAsync(quiet, 50);
     }
   }
 }
