@@ -1,12 +1,13 @@
 /**
  * The discrete-event kernel of the command-queue model: a modelled-time clock (ns), an
- * event heap ordered by (time, insertion sequence), and CPU agents written as generators
+ * event queue ordered by (time, insertion sequence) — the coordinator's EventScheduler — and CPU agents written as generators
  * that yield the step they wait for (a delay, a cache-line access, a condition).
  *
  * Models: nothing of the hardware by itself; it is the gem5-style "coroutine + delay"
  * idiom (STYLE.md §2) in TypeScript. Ties are broken by insertion order, so a run is a
  * pure function of its parameters and seed. Does not model: host time, threads.
  */
+import { EventScheduler } from '../event-scheduler.js';
 
 /** Something agents can wait on: it re-checks its waiters whenever its state changes. */
 export class Watchable {
@@ -56,27 +57,16 @@ export const read = (line: LineLike, cpu: number, apply?: () => unknown): Step =
 export const until = (on: Watchable, pred: () => boolean): Step => ({ kind: 'until', on, pred });
 export const spin = (line: LineLike, cpu: number, pred: () => boolean): Step => ({ kind: 'spin', line, cpu, pred });
 
-interface Ev { t: number; seq: number; fn: () => void }
 
 export class CmdqSim {
   now = 0;
   events = 0;
-  private heap: Ev[] = [];
-  private seq = 0;
+  /** Pending events in (time, insertion) order: the coordinator's event queue, one source, one kind. */
+  private readonly queue = new EventScheduler();
 
   /** Schedules fn at modelled time t (never in the past). */
   at(t: number, fn: () => void): void {
-    const e: Ev = { t: t < this.now ? this.now : t, seq: this.seq++, fn };
-    const h = this.heap;
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p], e)) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = e;
+    this.queue.schedule(t < this.now ? this.now : t, 0, 0, fn);
   }
 
   start(agent: Agent, t: number): void {
@@ -104,33 +94,15 @@ export class CmdqSim {
     }
   }
 
-  /** Runs events in (time, sequence) order until the heap is empty or the next event is after `until`. */
+  /** Runs events in (time, sequence) order until the queue is empty or the next event is after `until`. */
   run(untilNs: number): void {
-    const h = this.heap;
-    while (h.length > 0 && h[0].t <= untilNs) {
-      const top = h[0];
-      const last = h.pop()!;
-      if (h.length > 0) {
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1;
-          if (l >= h.length) break;
-          const r = l + 1;
-          const c = r < h.length && less(h[r], h[l]) ? r : l;
-          if (less(last, h[c])) break;
-          h[i] = h[c];
-          i = c;
-        }
-        h[i] = last;
-      }
+    const q = this.queue;
+    while (q.size > 0 && q.nextTime <= untilNs) {
+      const top = q.pop()!;
       this.now = top.t;
       this.events++;
-      top.fn();
+      top.fire();
     }
     if (this.now < untilNs) this.now = untilNs;
   }
-}
-
-function less(a: Ev, b: Ev): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
 }
