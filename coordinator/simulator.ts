@@ -278,7 +278,7 @@ export class Simulator implements SimulatorCore {
     };
     snap.hitRates = { iotlb: sum((w) => w.iotlb), devtlb: sum((w) => w.devTlb), 'pasid-cache': sum((w) => w.pasidCache), 'context-cache': sum((w) => w.contextCache) };
     snap.gauges['table-memory-bytes'] = { current: st.tables.bytesInUse, peak: st.tables.peakBytes, samples: 1 };
-    for (const q of ['command', 'dma'] as const) {
+    for (const q of ['command', 'dma', 'event', 'page-request'] as const) {
       let samples = 0; let sumUsed = 0; let maxUsed = 0; let full = 0; let sumDepth = 0; let maxFill = 0;
       for (const w of st.iommus) {
         const o = w.queues[q];

@@ -37,6 +37,11 @@ export class EventQueue {
     });
   }
 
+  /** Modelled occupancy at each fault written or dropped. */
+  get occupancy() {
+    return this.q.occupancy;
+  }
+
   /** Faults lost to overflows. */
   get lost(): number {
     return this.q.lost;

@@ -361,7 +361,10 @@ export class Iommu {
       waits: this.commands.waits,
       eventsLost: this.events.lost,
       ats: { invalidations: this.ats.issued, stalls: this.ats.stalls, timeouts: this.ats.timeouts },
-      queues: { command: { ...this.cmdOcc.stats }, dma: { ...this.dmaOcc.stats } },
+      queues: {
+        command: { ...this.cmdOcc.stats }, dma: { ...this.dmaOcc.stats },
+        event: { ...this.events.occupancy }, 'page-request': { ...this.pageRequests.occupancy },
+      },
       prq: {
         requests: this.pageRequests.requests, lost: this.pageRequests.lost,
         autoResponses: this.pageRequests.autoResponses, stopMarkers: this.pageRequests.stopMarkers,

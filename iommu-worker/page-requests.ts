@@ -85,6 +85,11 @@ export class PageRequestQueue {
     });
   }
 
+  /** Modelled occupancy at each request written or dropped. */
+  get occupancy() {
+    return this.q.occupancy;
+  }
+
   /** Requests dropped because of an overflow (each counted once). */
   get lost(): number {
     return this.q.lost;

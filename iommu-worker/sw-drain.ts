@@ -17,6 +17,8 @@
  * Does not model: interrupt coalescing or masking, a driver thread that is descheduled,
  * head/tail register writes.
  */
+import type { OccupancyStats } from './queue-occupancy.js';
+
 export class SoftwareDrain {
   /** Take-in times of the entries still in the queue, oldest first (a circular buffer). */
   private readonly takeIn: Float64Array;
@@ -90,6 +92,8 @@ export const NEW_OVERFLOW = -2;
 export class OverflowingQueue {
   lost = 0;
   private episode = 0;
+  /** Occupancy the hardware found at each write (modelled), for the metrics. */
+  readonly occupancy: OccupancyStats;
 
   constructor(
     readonly drain: SoftwareDrain,
@@ -97,7 +101,9 @@ export class OverflowingQueue {
     private readonly at: (t: number, fire: (t: number) => void) => void,
     /** The driver has cleared the overflow at `when`, `lost` entries later: notify software. */
     private readonly onEnd: (lost: number, when: number) => void,
-  ) {}
+  ) {
+    this.occupancy = { samples: 0, sumUsed: 0, maxUsed: 0, full: 0, depth: drain.depth };
+  }
 
   /** Ends an overflow whose time has come while the clock ran past it (call before filling a scratch entry). */
   endIfDue(t: number): void {
@@ -107,6 +113,13 @@ export class OverflowingQueue {
 
   /** An entry arrives at `t`: its take-in time, or -1 when it was lost to an overflow (counted). */
   admit(t: number): number {
+    const o = this.occupancy;
+    const before = this.drain.occupancy(t);
+    const used = Math.min(before + 1, o.depth);
+    o.samples++;
+    o.sumUsed += used;
+    if (used > o.maxUsed) o.maxUsed = used;
+    if (this.drain.overflowUntil >= 0 || before >= o.depth) o.full++; // found no room: dropped
     const takeIn = this.drain.push(t);
     if (takeIn >= 0) return takeIn;
     this.lost++;

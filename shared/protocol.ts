@@ -112,7 +112,7 @@ export interface WorkerStats {
   /** Device-TLB invalidations sent, those that waited for a free ITag, those that timed out. */
   ats: { invalidations: number; stalls: number; timeouts: number };
   /** Modelled occupancy of the input queues at each arrival (sums for means; full = arrivals finding it full). */
-  queues: Record<'command' | 'dma', { samples: number; sumUsed: number; maxUsed: number; full: number; depth: number }>;
+  queues: Record<'command' | 'dma' | 'event' | 'page-request', { samples: number; sumUsed: number; maxUsed: number; full: number; depth: number }>;
   /** Page request queue: requests written, dropped to overflow, auto-answered, stop markers written. */
   prq: { requests: number; lost: number; autoResponses: number; stopMarkers: number };
   sleeps: number;

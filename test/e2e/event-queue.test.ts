@@ -84,5 +84,9 @@ describe('event queue overflow', () => {
     expect(st.eventsLost).toBe(lostReported);
     expect(st.iommus[0].eventsLost).toBe(st.eventsLost);
     expect(st.eventsLost, 'a 4-deep queue must overflow under 400 faults for this test to mean anything').toBeGreaterThan(0);
+    const q = (await sim.metrics()).queues.event;
+    expect(q.samples).toBe(400); // the modelled occupancy the IOMMU found at every write
+    expect(q.fullSamples).toBe(st.eventsLost);
+    expect(q.maxUsed).toBe(4);
   });
 });
