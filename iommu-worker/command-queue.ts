@@ -50,20 +50,24 @@ export class CommandExecutor {
     const t = this.t;
     switch (d.type) {
       case 'context-cache':
+        t.psc.clear(); // paging-structure caches go with these invalidations
         if (d.granularity === CC_GRAN_DEVICE) t.contextCache.invalidateDevice(d.sid, d.fm);
         else if (d.granularity === CC_GRAN_DOMAIN) t.contextCache.invalidateDomain(d.did);
         else t.contextCache.invalidateAll();
         return this.costs.descriptorNs;
       case 'iotlb':
+        t.psc.clear(); // paging-structure caches go with these invalidations
         if (d.granularity === IOTLB_GRAN_PAGE) t.iotlb.invalidateDomainRange(d.did, Number(d.addr >> 12n), d.am);
         else if (d.granularity === IOTLB_GRAN_DOMAIN) t.iotlb.invalidateDomain(d.did);
         else t.iotlb.invalidateAll();
         return this.costs.descriptorNs;
       case 'pasid-iotlb':
+        t.psc.clear(); // paging-structure caches go with these invalidations
         if (d.granularity === PIOTLB_GRAN_PAGE) t.iotlb.invalidatePasidRange(d.did, d.pasid, Number(d.addr >> 12n), d.am);
         else t.iotlb.invalidatePasid(d.did, d.pasid);
         return this.costs.descriptorNs;
       case 'pasid-cache':
+        t.psc.clear(); // paging-structure caches go with these invalidations
         if (d.granularity === PC_GRAN_PASID) t.pasidCache.invalidatePasid(d.did, d.pasid);
         else if (d.granularity === PC_GRAN_DOMAIN) t.pasidCache.invalidateDomain(d.did);
         else t.pasidCache.invalidateAll();

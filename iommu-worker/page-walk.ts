@@ -14,7 +14,7 @@
  * up to (n+1)(m+1)−1 reads; second-stage reads of guest tables need read permission; the
  * leaf's permissions are the AND of both stages; the cached page size is the smaller of the
  * two leaves.
- * Does not model: paging-structure caches (every miss walks from the root), A/D updates,
+ * Does not model: paging-structure caches (psc.ts charges their effect on cost), A/D updates,
  * the nested-walk fault codes of first-stage table reads denied by the second stage (they
  * are reported as second-stage faults).
  */

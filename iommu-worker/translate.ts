@@ -19,6 +19,7 @@
  * Does not model: paging-structure caches, ATS translation requests as separate
  * transactions (a device-TLB miss is resolved in the same request), A/D bit updates.
  */
+import { PagingStructureCache } from './psc.js';
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
 import { FIRST_STAGE, PERM_EXEC, PERM_READ, PERM_USER, PERM_WRITE, SECOND_STAGE } from '../shared/layout/pte-format.js';
@@ -29,7 +30,7 @@ import { Iotlb, NO_PASID_TAG } from './iotlb.js';
 import { DevTlb } from './dev-tlb.js';
 import { ContextCache } from './context-cache.js';
 import { PasidCache } from './pasid-cache.js';
-import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK, WALK_S2_ABORT, WALK_S2_NOT_PRESENT } from './page-walk.js';
+import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK, WALK_OUT_OF_RANGE, WALK_S2_ABORT, WALK_S2_NOT_PRESENT } from './page-walk.js';
 import { type DeviceContext, type PasidContext, VtdContextReader } from './vtd-context.js';
 
 /** Faults raised when a table pointer is outside the memory this thread knows. */
@@ -37,6 +38,8 @@ const ACCESS_FAULTS = new Set<number>([FR.ROOT_TABLE_ACCESS, FR.CONTEXT_TABLE_AC
 
 export class Translator {
   readonly iotlb: Iotlb;
+  /** Paging-structure caches (cost only; off unless configured). */
+  readonly psc: PagingStructureCache;
   readonly contextCache: ContextCache<DeviceContext>;
   readonly pasidCache: PasidCache<PasidContext>;
   readonly devTlbs = new Map<number, DevTlb>();
@@ -66,6 +69,7 @@ export class Translator {
 
   constructor(view: ArenaView, rootTableFrame: number, private readonly cfg: ResolvedIommuConfig) {
     this.iotlb = new Iotlb(cfg.iotlb);
+    this.psc = new PagingStructureCache(cfg.pagingStructureCache);
     this.contextCache = new ContextCache<DeviceContext>(cfg.contextCache);
     this.pasidCache = new PasidCache<PasidContext>(cfg.pasidCache);
     this.walker = new PageWalker(view);
@@ -194,11 +198,18 @@ export class Translator {
       } else {
         const fl = pe.pgtt === PGTT_FL;
         const w = this.walker;
-        const st = w.walk(fl ? FIRST_STAGE : SECOND_STAGE, fl ? pe.fsRootFrame : pe.ssRootFrame,
-          fl ? pe.fsLevels : pe.ssLevels, vpnLo, vpnHi);
+        const root = fl ? pe.fsRootFrame : pe.ssRootFrame;
+        const levels = fl ? pe.fsLevels : pe.ssLevels;
+        const st = w.walk(fl ? FIRST_STAGE : SECOND_STAGE, root, levels, vpnLo, vpnHi);
         this.walks++;
         this.walkReads += w.reads;
-        cost += w.reads * costs.walkReadNs;
+        let charged = w.reads;
+        if (this.psc.enabled && st !== WALK_OUT_OF_RANGE) {
+          // Paging-structure caches: the walk starts below the deepest cached level.
+          charged -= Math.min(this.psc.skippable(root, levels, vpn), w.reads - 1);
+          if (st === WALK_OK || st === WALK_NOT_PRESENT) this.psc.fill(root, levels, vpn, w.level);
+        }
+        cost += charged * costs.walkReadNs;
         if (st !== WALK_OK) {
           const fr = st === WALK_NOT_PRESENT ? (fl ? FR.FS_PTE_NOT_PRESENT : FR.SS_PTE_NOT_PRESENT)
             : st === WALK_ABORT ? (fl ? FR.PTE_ACCESS : FR.SS_PTE_ACCESS) : FR.ADDRESS_BEYOND_AW;

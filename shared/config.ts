@@ -90,6 +90,11 @@ export interface IommuOptions {
   devTlb?: CacheGeometry;
   queues?: Partial<QueueGeometry>;
   costs?: Partial<CostModel>;
+  /**
+   * Paging-structure cache entries (upper-level page-table entries a walk may skip); 0, the
+   * default, keeps the calibrated miss penalty of a full walk (HARDWARE §3.1 T1).
+   */
+  pagingStructureCache?: number;
 }
 
 export interface ResolvedIommuConfig {
@@ -101,6 +106,7 @@ export interface ResolvedIommuConfig {
   devTlb: CacheGeometry;
   queues: QueueGeometry;
   costs: CostModel;
+  pagingStructureCache: number;
   /** How long an idle worker spins before it sleeps, in microseconds. */
   spinUs: number;
   testHooks: boolean;
@@ -135,7 +141,7 @@ export const VTD_DEFAULTS = {
     prqDrainNs: 200,
     prqServiceNs: 1000,
   },
-} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks' | 'seed'>;
+} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks' | 'seed' | 'pagingStructureCache'>;
 
 /** Entry sizes of the VT-d scalable-mode queues (256-bit descriptors, 128-bit FRCD). */
 export const VTD_INV_DESC_BYTES = 32;
@@ -156,6 +162,7 @@ export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs =
     devTlb: { ...VTD_DEFAULTS.devTlb, ...o.devTlb },
     queues: { ...VTD_DEFAULTS.queues, ...o.queues },
     costs: { ...VTD_DEFAULTS.costs, ...o.costs },
+    pagingStructureCache: o.pagingStructureCache ?? 0,
     spinUs,
     testHooks,
     seed: (Math.imul(seed >>> 0, 0x9e3779b1) ^ index) >>> 0,
@@ -170,6 +177,9 @@ export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs =
   }
   for (const k of ['command', 'event', 'dma', 'pageRequest'] as const) {
     if (!isPow2(c.queues[k]) || c.queues[k] > 1 << 16) throw new RangeError(`${where}.queues.${k}: expected a power of two 2..65536, got ${c.queues[k]}`);
+  }
+  if (!Number.isInteger(c.pagingStructureCache) || c.pagingStructureCache < 0 || c.pagingStructureCache > 1 << 16) {
+    throw new RangeError(`${where}.pagingStructureCache: expected an integer 0..65536, got ${c.pagingStructureCache}`);
   }
   for (const [k, v] of Object.entries(c.costs)) {
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`${where}.costs.${k}: expected a non-negative number, got ${v}`);

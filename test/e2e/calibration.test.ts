@@ -78,3 +78,31 @@ describe('metrics', () => {
     expect(await snap()).toEqual(m);
   });
 });
+
+describe('paging-structure caches (optional)', () => {
+  it('cut a miss near a recent walk to the leaf read, and are emptied by an IOTLB invalidation', async () => {
+    sim = await Simulator.start({ topology: { iommus: [{ pagingStructureCache: 64 }], devices: [{ bdf: '0000:03:00.0' }] } });
+    const dev = sim.topology.devices[0];
+    const dom = sim.iommu.domainAlloc('paging');
+    await sim.iommu.attachDevice(dom, dev);
+    // IOVA and physical address differ mod 2 MiB: 4 KiB leaves under one level-2 table.
+    await sim.iommu.map(dom, 0x40_1000n, 0x8000_2000n, 64n * SZ_4K, RW);
+    const lat = async (addr: bigint) => {
+      const t = sim!.clock.now;
+      return (await sim!.dma(dev, { addr, access: 'read' })).modelledNs - t;
+    };
+    const c = VTD_DEFAULTS.costs;
+    await lat(0x40_1000n); // context, PASID caches and the walk's upper levels warm
+    expect(await lat(0x40_2000n)).toBe(c.iotlbHitNs + c.walkReadNs); // only the leaf is read
+    await sim.iommu.unmap(dom, 0x40_1000n, SZ_4K); // an IOTLB invalidation empties the PSC too
+    expect(await lat(0x40_3000n)).toBe(c.iotlbHitNs + 4 * c.walkReadNs);
+  });
+
+  it('are off by default: every miss walks from the root', async () => {
+    const { sim, dev } = await oneDevice();
+    await sim.dma(dev, { addr: 0n, access: 'read' });
+    const t = sim.clock.now;
+    const r = await sim.dma(dev, { addr: 2n * SZ_4K, access: 'read' });
+    expect(r.modelledNs - t).toBe(VTD_DEFAULTS.costs.iotlbHitNs + 4 * VTD_DEFAULTS.costs.walkReadNs);
+  });
+});
