@@ -14,7 +14,7 @@
  * interrupt masking): records go straight to a queue, like SMMUv3's event queue.
  */
 import { FAULT_RECORD_U32, writeFaultRecord } from '../shared/layout/fault-record.js';
-import { OUT_OVERFLOW, pushOutput } from './output-ring.js';
+import { pushOutput, pushOverflowNotice } from './output-ring.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
 
@@ -29,12 +29,8 @@ export class EventQueue {
     drain: SoftwareDrain,
     at: (t: number, fire: (t: number) => void) => void,
   ) {
-    this.q = new OverflowingQueue(drain, at, (lost, when) => {
-      // The driver has emptied the queue and cleared the overflow: the notice goes out.
-      this.scratch.fill(0);
-      this.scratch[0] = lost;
-      pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
-    });
+    // The driver has emptied the queue and cleared the overflow: the notice goes out.
+    this.q = new OverflowingQueue(drain, at, (lost, when) => pushOverflowNotice(this.ring, this.scratch, lost, when));
   }
 
   /** Modelled occupancy at each fault written or dropped. */

@@ -11,9 +11,16 @@
  */
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 
-import { OUT_ENTRY } from '../shared/protocol.js';
+import { OUT_ENTRY, OUT_OVERFLOW } from '../shared/protocol.js';
 
 export { OUT_DRAIN, OUT_ENTRY, OUT_OVERFLOW } from '../shared/protocol.js';
+
+/** The notice that ends an overflow episode: `lost` in word 0 of a zeroed entry, at time `when`. */
+export function pushOverflowNotice(ring: SpscRing, scratch: Uint32Array, lost: number, when: number): void {
+  scratch.fill(0);
+  scratch[0] = lost;
+  pushOutput(ring, scratch, when, OUT_OVERFLOW);
+}
 
 /** Pushes one entry (its first `ring.entryWords` words of `words`), waiting while the ring is full. */
 export function pushOutput(ring: SpscRing, words: Uint32Array, stamp: number, kind = OUT_ENTRY): void {

@@ -22,7 +22,7 @@
  */
 import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
-import { OUT_DRAIN, OUT_OVERFLOW, pushOutput } from './output-ring.js';
+import { OUT_DRAIN, pushOutput, pushOverflowNotice } from './output-ring.js';
 import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
 
 export interface ParkedDma {
@@ -76,9 +76,7 @@ export class PageRequestQueue {
     this.q = new OverflowingQueue(drain, at, (lost, when) => {
       // The driver has taken in every request and clears PRO: the notice goes to software,
       // then the devices whose requests were auto-answered retry.
-      this.scratch.fill(0);
-      this.scratch[0] = lost;
-      pushOutput(this.ring, this.scratch, when, OUT_OVERFLOW);
+      pushOverflowNotice(this.ring, this.scratch, lost, when);
       const list = this.retries;
       this.retries = [];
       if (list.length > 0) this.onRetry(list, when);
