@@ -4,7 +4,7 @@
 export { Simulator } from './simulator.js';
 export { TestHooks } from './test-hooks.js';
 export type { SimulatorOptions, FaultRecord, SimEvent, DmaRequestSpec, DmaResult, Perm, SimStats, MetricSample, TrafficRequestSpec } from './simulator.js';
-export type { TrafficResult } from './iommu-handle.js';
+export type { TrafficResult } from './traffic-slots.js';
 export { Metrics, LATENCY_KINDS, DECADE_LABELS, LatencyDistribution, LOG_BIN_EDGES_NS } from './metrics.js';
 export { runCmdqModel } from './cmdq/cmdq-model.js';
 export type { CmdqResults, CmdqRun } from './cmdq/cmdq-model.js';

@@ -16,7 +16,7 @@
  * Does not model: multi-producer queue insertion (one coordinator thread produces), the
  * VT-d register interface (queue addresses are handed over at start-up).
  */
-import { type SimError, simError } from '../shared/errors.js';
+import type { SimError } from '../shared/errors.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
 import { OUT_DRAIN, PROG_BYTES, PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type InstanceStart, type RingHandle, type WorkerStats } from '../shared/protocol.js';
 import { SpscRing } from '../shared/ring/spsc-ring.js';
@@ -28,10 +28,7 @@ import {
 import { FAULT_RECORD_BYTES, type FaultRecord, readFaultRecord } from '../shared/layout/fault-record.js';
 import { PAGE_REQUEST_BYTES, type PageRequestDesc, readPageRequest } from '../shared/layout/page-request.js';
 import { frameToAddr } from '../shared/memory/arena.js';
-import {
-  PATTERN_CODE, TRAFFIC_SLOTS, TRAFFIC_SLOT_F64, T_APPROX, T_BASE, T_CACHED, T_COUNT, T_END, T_FAULTS, T_FOOTPRINT, T_LAT,
-  T_LAT_MAX, T_LAT_SUM, T_NPAIRS, T_PATTERN, T_SEED, T_START, T_TIMING, T_TRANSLATED, T_ZIPF_S, type TrafficPattern,
-} from '../shared/layout/traffic.js';
+import { type TrafficResult, TrafficSlots, type TrafficSpec } from './traffic-slots.js';
 import { DeliveryKind, type EventScheduler } from './event-scheduler.js';
 import type { FrameAllocator } from './frame-allocator.js';
 import type { HostRequest, WorkerHost } from './worker-host.js';
@@ -61,31 +58,6 @@ export interface DmaInput {
   addr: bigint;
   /** A traffic burst's slot instead of one address. */
   burst?: number;
-}
-
-export interface TrafficSpec {
-  base: number;
-  count: number;
-  footprint: number;
-  pattern: TrafficPattern;
-  seed: number;
-  zipfS: number;
-  timing: boolean;
-}
-
-export interface TrafficResult {
-  count: number;
-  translated: number;
-  faults: number;
-  cached: number;
-  startNs: number;
-  endNs: number;
-  latencySumNs: number;
-  latencyMaxNs: number;
-  /** Translation latencies as [modelled ns, how many] pairs (empty in functional mode). */
-  latencies: [number, number][];
-  /** Latencies counted at a nearby value (the burst had more distinct values than kept). */
-  latenciesApproximated: number;
 }
 
 interface PendingWait {
@@ -150,8 +122,7 @@ export class IommuHandle {
    * stamps never decrease, so the first run's stamp is the earliest an unserved input has.
    */
   private readonly stampRuns: { first: number; stamp: number }[] = [];
-  private readonly traffic = new Float64Array(new SharedArrayBuffer(TRAFFIC_SLOTS * TRAFFIC_SLOT_F64 * 8));
-  private readonly freeSlots = Array.from({ length: TRAFFIC_SLOTS }, (_, i) => TRAFFIC_SLOTS - 1 - i);
+  private readonly traffic = new TrafficSlots();
   private readonly cmdBacklog: { d: InvDesc; stamp: number; seq: number }[] = [];
   private readonly dmaBacklog: { r: DmaInput; tag: number; stamp: number; seq: number }[] = [];
   private failed: SimError | undefined;
@@ -191,7 +162,7 @@ export class IommuHandle {
   startInfo(): InstanceStart {
     const h = (r: SpscRing): RingHandle => ({ sab: r.sab, byteOffset: r.byteOffset, depth: r.depth, entryBytes: r.entryBytes });
     return {
-      config: this.cfg, rootTableFrame: this.rootTableFrame, progress: this.progress, traffic: this.traffic.buffer as SharedArrayBuffer,
+      config: this.cfg, rootTableFrame: this.rootTableFrame, progress: this.progress, traffic: this.traffic.table.buffer as SharedArrayBuffer,
       rings: { command: h(this.cmd), dma: h(this.dmaRing), dmaResponse: h(this.resp), event: h(this.evt), pageRequest: h(this.prq) },
     };
   }
@@ -273,28 +244,14 @@ export class IommuHandle {
    */
   dmaTraffic(r: Omit<DmaInput, 'addr' | 'burst'>, spec: TrafficSpec, stampNs: number): Promise<TrafficResult> {
     if (this.failed) return Promise.reject(this.failed);
-    const slot = this.freeSlots.pop();
-    if (slot === undefined) return Promise.reject(simError('EBUSY', 'dmaTraffic', 'too-many-bursts', `${TRAFFIC_SLOTS} bursts in flight on IOMMU ${this.index}`));
-    const at = slot * TRAFFIC_SLOT_F64;
-    const tb = this.traffic;
-    tb[at + T_BASE] = spec.base;
-    tb[at + T_COUNT] = spec.count;
-    tb[at + T_FOOTPRINT] = spec.footprint;
-    tb[at + T_PATTERN] = PATTERN_CODE[spec.pattern];
-    tb[at + T_SEED] = spec.seed >>> 0;
-    tb[at + T_ZIPF_S] = spec.zipfS;
-    tb[at + T_TIMING] = spec.timing ? 1 : 0;
-    return this.dmaMany([{ ...r, addr: 0n, burst: slot }], stampNs).then(() => {
-      const res: TrafficResult = {
-        count: spec.count, translated: tb[at + T_TRANSLATED], faults: tb[at + T_FAULTS], cached: tb[at + T_CACHED],
-        startNs: tb[at + T_START], endNs: tb[at + T_END], latencySumNs: tb[at + T_LAT_SUM], latencyMaxNs: tb[at + T_LAT_MAX],
-        latencies: Array.from({ length: tb[at + T_NPAIRS] }, (_, j): [number, number] => [tb[at + T_LAT + 2 * j], tb[at + T_LAT + 2 * j + 1]]),
-        latenciesApproximated: tb[at + T_APPROX],
-      };
-      this.freeSlots.push(slot);
-      return res;
-    }, (e: unknown) => {
-      this.freeSlots.push(slot);
+    let slot: number;
+    try {
+      slot = this.traffic.take(spec, this.index);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.dmaMany([{ ...r, addr: 0n, burst: slot }], stampNs).then(() => this.traffic.results(slot), (e: unknown) => {
+      this.traffic.release(slot);
       throw e;
     });
   }

@@ -26,7 +26,8 @@ import { asU64 } from '../shared/units.js';
 import { ContextTables } from './context-tables.js';
 import { IdSpace } from './id-space.js';
 import { FrameAllocator } from './frame-allocator.js';
-import { IommuHandle, type TrafficResult } from './iommu-handle.js';
+import { IommuHandle } from './iommu-handle.js';
+import type { TrafficResult } from './traffic-slots.js';
 import { type SimulatorOptions, resolveOptions } from './simulator-options.js';
 
 export type { SimulatorOptions } from './simulator-options.js';
@@ -289,11 +290,6 @@ export class Simulator implements SimulatorCore {
       snap.queues[q] = { samples, meanUsed: samples ? sumUsed / samples : 0, maxUsed, meanFill: sumDepth ? sumUsed / sumDepth : 0, maxFill, fullSamples: full, stalls: full };
     }
     return snap;
-  }
-
-  /** The metrics store itself (CDFs and histograms for reports). */
-  get metricsStoreForReports(): Metrics {
-    return this.metricsStore;
   }
 
   checkOpen(op: string): void {

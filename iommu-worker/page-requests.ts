@@ -95,7 +95,7 @@ export class PageRequestQueue {
 
   /** Sends a page request for a DMA whose translation failed at the page table. */
   request(d: ParkedDma, stampNs: number): PrqOutcome {
-    this.endOverflowIfDue(stampNs);
+    this.q.endIfDue(stampNs); // an overflow the clock ran past ends before the scratch is filled
     if (this.stopped.has(d.rid)) return PrqOutcome.Refused;
     const prg = this.freePrg(d.rid);
     if (prg < 0) return PrqOutcome.Refused;
@@ -130,7 +130,7 @@ export class PageRequestQueue {
    */
   inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }, stampNs: number): boolean {
     const stop = r.stopMarker === true;
-    this.endOverflowIfDue(stampNs);
+    this.q.endIfDue(stampNs); // an overflow the clock ran past ends before the scratch is filled
     writePageRequest(this.scratch, 0, {
       pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0,
       exe: stop ? false : r.exec, pm: stop ? false : r.priv, read: stop ? false : r.read, write: stop ? false : r.write,
@@ -165,11 +165,6 @@ export class PageRequestQueue {
   drainPoint(t: number): void {
     this.scratch.fill(0);
     pushOutput(this.ring, this.scratch, t, OUT_DRAIN);
-  }
-
-  /** Ends an overflow whose time has come while the IOMMU's clock ran past it (before writing the scratch). */
-  private endOverflowIfDue(t: number): void {
-    this.q.endIfDue(t);
   }
 
   private freePrg(rid: number): number {

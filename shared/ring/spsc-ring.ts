@@ -308,24 +308,14 @@ export class SpscRing {
    */
   pushOrOverflow(words: ArrayLike<number>, stamp: number): boolean {
     if (this.tryPush(words, stamp)) return true;
-    // consSeen was just reloaded by freeSlots().
-    this.dropAsOverflow();
-    return false;
-  }
-
-  /**
-   * Producer: drops an entry as an overflow (counted as lost; raises the overflow flag
-   * unless one is already pending) without trying the queue — for queues that refuse
-   * entries while an overflow is unacknowledged (VT-d PRQ with PRS.PRO set).
-   */
-  dropAsOverflow(): void {
+    // consSeen was just reloaded by freeSlots(): is an overflow already pending?
     Atomics.add(this.hdr, W_LOST, 1); // seq-cst: counted before the flag shows
-    this.consSeen = Atomics.load(this.hdr, W_CONS); // acquire: the consumer's acknowledgement
     if (((this.prod ^ this.consSeen) & Q_OVF) === 0) {
       this.prod = (this.prod ^ Q_OVF) >>> 0;
       Atomics.store(this.hdr, W_PROD, this.prod); // release: publishes the overflow flag
       this.consumerBell.ring();
     }
+    return false;
   }
 
   /**
