@@ -18,15 +18,14 @@
  */
 import type { SimError } from '../shared/errors.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
-import { OUT_DRAIN, PROG_BYTES, PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type InstanceStart, type RingHandle, type WorkerStats } from '../shared/protocol.js';
+import { OUT_DRAIN, SEQ_DRAIN_POINT, PROG_BYTES, PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type InstanceStart, type RingHandle, type WorkerStats } from '../shared/protocol.js';
 import { SpscRing } from '../shared/ring/spsc-ring.js';
 import type { Doorbell } from '../shared/ring/doorbell.js';
-import { INV_DESC_BYTES, type InvDesc, writeInvDesc } from '../shared/layout/inv-desc.js';
+import { type FaultView, type HwCmd, type ProfileCodec, profileCodec } from '../shared/layout/profile-codec.js';
 import {
   DMA_REQ_BYTES, DMA_RESP_BYTES, respCached, respPaddr, respRecorded, respRecoverable, respStatus, respTag, writeBurstRequest, writeDmaRequest,
 } from '../shared/layout/dma-request.js';
-import { FAULT_RECORD_BYTES, type FaultRecord, readFaultRecord } from '../shared/layout/fault-record.js';
-import { PAGE_REQUEST_BYTES, type PageRequestDesc, readPageRequest } from '../shared/layout/page-request.js';
+import type { PageRequestDesc } from '../shared/layout/page-request.js';
 import { frameToAddr } from '../shared/memory/arena.js';
 import { type TrafficResult, TrafficSlots, type TrafficSpec } from './traffic-slots.js';
 import { DeliveryKind, type EventScheduler } from './event-scheduler.js';
@@ -76,7 +75,7 @@ interface Batch {
 }
 
 export interface HandleEvents {
-  onFault(iommu: number, rec: FaultRecord, modelledNs: number): void;
+  onFault(iommu: number, rec: FaultView, modelledNs: number): void;
   /** The driver cleared an overflow of a queue that lost `lost` entries. */
   onOverflow(iommu: number, queue: 'event' | 'page-request', lost: number): void;
   /**
@@ -123,7 +122,9 @@ export class IommuHandle {
    */
   private readonly stampRuns: { first: number; stamp: number }[] = [];
   private readonly traffic = new TrafficSlots();
-  private readonly cmdBacklog: { d: InvDesc; stamp: number; seq: number }[] = [];
+  private readonly cmdBacklog: { d: HwCmd; stamp: number; seq: number }[] = [];
+  /** The profile's queue formats. */
+  readonly codec: ProfileCodec;
   private readonly dmaBacklog: { r: DmaInput; tag: number; stamp: number; seq: number }[] = [];
   private failed: SimError | undefined;
   /** Host time (performance.now) the instance was last seen making progress. */
@@ -141,12 +142,13 @@ export class IommuHandle {
     private readonly scheduler: EventScheduler,
   ) {
     const q = cfg.queues;
-    this.cmd = SpscRing.create({ depth: q.command, entryBytes: INV_DESC_BYTES }, { consumerBell: workerBell, role: 'producer' });
+    const codec = (this.codec = profileCodec(cfg.profile));
+    this.cmd = SpscRing.create({ depth: q.command, entryBytes: codec.cmdBytes }, { consumerBell: workerBell, role: 'producer' });
     this.dmaRing = SpscRing.create({ depth: q.dma, entryBytes: DMA_REQ_BYTES }, { consumerBell: workerBell, role: 'producer' });
     // Completion ring as deep as the DMA ring, so every accepted request has room to complete.
     this.resp = SpscRing.create({ depth: q.dma, entryBytes: DMA_RESP_BYTES }, { consumerBell: coordBell, producerBell: workerBell, role: 'consumer' });
-    this.evt = SpscRing.create({ depth: q.event, entryBytes: FAULT_RECORD_BYTES }, { consumerBell: coordBell, producerBell: workerBell, role: 'consumer' });
-    this.prq = SpscRing.create({ depth: q.pageRequest, entryBytes: PAGE_REQUEST_BYTES }, { consumerBell: coordBell, producerBell: workerBell, role: 'consumer' });
+    this.evt = SpscRing.create({ depth: q.event, entryBytes: codec.faultBytes }, { consumerBell: coordBell, producerBell: workerBell, role: 'consumer' });
+    this.prq = SpscRing.create({ depth: q.pageRequest, entryBytes: codec.prqBytes }, { consumerBell: coordBell, producerBell: workerBell, role: 'consumer' });
     this.progress = new SharedArrayBuffer(PROG_BYTES + 8 * q.command);
     this.progI32 = new Int32Array(this.progress, 0, 4);
     this.progF64 = new Float64Array(this.progress, 0, 4);
@@ -199,16 +201,21 @@ export class IommuHandle {
    * resolves, in modelled-time order, when the wait has completed, i.e. when every
    * descriptor before it has.
    */
-  submit(descs: readonly InvDesc[], stampNs: number, opts: { pageDrain?: boolean } = {}): Promise<WaitCompletion> {
+  submit(descs: readonly HwCmd[], stampNs: number, opts: { pageDrain?: boolean } = {}): Promise<WaitCompletion> {
     if (this.failed) return Promise.reject(this.failed);
     this.noteSubmit();
     const seq = (this.waitSeq = (this.waitSeq + 1) >>> 0 || 1);
     this.noteStamp(stampNs);
     for (const d of descs) this.cmdBacklog.push({ d, stamp: stampNs, seq: ++this.accepted });
-    this.cmdBacklog.push({
-      d: { type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain: !!opts.pageDrain, statusData: seq, statusAddr: this.statusAddr },
-      stamp: stampNs, seq: ++this.accepted,
-    });
+    const wait = this.codec.waitCmd(this.statusAddr, seq);
+    let drainMark = 0;
+    if (opts.pageDrain) {
+      // VT-d: the wait descriptor's Page Drain bit. SMMUv3/AMD: the driver's snapshot of the
+      // page-request queue after the sync, marked beside the entry (protocol.ts SEQ_DRAIN_POINT).
+      if (wait.type === 'wait') wait.pageDrain = true;
+      else drainMark = SEQ_DRAIN_POINT;
+    }
+    this.cmdBacklog.push({ d: wait, stamp: stampNs, seq: ++this.accepted | drainMark });
     const done = new Promise<WaitCompletion>((resolve, reject) => this.waits.push({ seq, t0: performance.now(), resolve, reject }));
     this.feed();
     return done;
@@ -280,9 +287,9 @@ export class IommuHandle {
     for (let k = 0; k < n; k++) {
       const e = q[k];
       const slot = ring.prodSlot(k);
-      writeInvDesc(ring.u32, slot * ring.entryWords, e.d);
+      this.codec.writeCmd(ring.u32, slot * ring.entryWords, e.d);
       ring.stamps[slot] = e.stamp;
-      ring.seqs[slot] = e.seq;
+      ring.seqs[slot] = e.seq >>> 0;
     }
     if (n > 0) {
       ring.publish(n); // release: the worker sees the descriptors
@@ -397,7 +404,7 @@ export class IommuHandle {
         const lost = ring.u32[slot * ring.entryWords];
         this.scheduler.schedule(t, this.index, DeliveryKind.Fault, () => this.events.onOverflow(this.index, 'event', lost));
       } else {
-        const rec = readFaultRecord(ring.u32, slot * ring.entryWords);
+        const rec = this.codec.readFault(ring.u32, slot * ring.entryWords);
         this.scheduler.schedule(t, this.index, DeliveryKind.Fault, () => this.events.onFault(this.index, rec, t));
       }
     }
@@ -425,7 +432,7 @@ export class IommuHandle {
           this.events.onOverflow(this.index, 'page-request', lost);
         });
       } else {
-        const req = readPageRequest(ring.u32, slot * ring.entryWords);
+        const req = this.codec.readPageRequest(ring.u32, slot * ring.entryWords);
         this.scheduler.schedule(t, this.index, DeliveryKind.PageRequest, () => this.events.onPageRequest(this.index, req, t));
       }
     }

@@ -35,7 +35,8 @@
 import { Subject, type Observable } from 'rxjs';
 import { simError } from '../shared/errors.js';
 import type { PageRequestDesc } from '../shared/layout/page-request.js';
-import { RESP_FAILURE, RESP_INVALID, RESP_SUCCESS, type InvDesc } from '../shared/layout/inv-desc.js';
+import { RESP_FAILURE, RESP_INVALID, RESP_SUCCESS } from '../shared/layout/inv-desc.js';
+import type { HwCmd, ProfileCodec, ResponseCode as CoreResponseCode } from '../shared/layout/profile-codec.js';
 import type { Domain } from './domain.js';
 import type { Device, Topology } from './topology.js';
 
@@ -48,12 +49,14 @@ export type IopfHandler = (g: PageRequestGroup) => ResponseCode | Promise<Respon
 export type DeviceFault = { type: 'page-request'; group: PageRequestGroup } | { type: 'fault'; record: unknown };
 export type DeviceFaultHandler = (fault: DeviceFault, data: unknown) => void;
 
-const CODE: Record<ResponseCode, number> = { success: RESP_SUCCESS, invalid: RESP_INVALID, failure: RESP_FAILURE };
+const CODE: Record<ResponseCode, CoreResponseCode> = { success: RESP_SUCCESS, invalid: RESP_INVALID, failure: RESP_FAILURE };
 
 export interface IopfHooks {
   domainAt(dev: Device, pasid: number | undefined): Domain | undefined;
   /** Queues descriptors on one IOMMU's invalidation queue, `delayNs` after the current modelled time. */
-  submit(iommu: number, descs: InvDesc[], delayNs?: number): Promise<void>;
+  submit(iommu: number, descs: HwCmd[], delayNs?: number): Promise<void>;
+  /** The queue formats of an IOMMU's profile. */
+  codec(iommu: number): ProfileCodec;
   /** Drains one IOMMU's page request queue: everything it wrote so far is taken in now. */
   drain(iommu: number): Promise<void>;
   /** Modelled time the handler's work takes before a response is queued (prqServiceNs). */
@@ -245,10 +248,9 @@ export class Iopf {
     const at = this.deliveredAt.get(key);
     this.deliveredAt.delete(key);
     if (at !== undefined) this.hooks.recordService(this.hooks.now() + delayNs - at);
-    await this.hooks.submit(dev.iommu, [{
-      type: 'page-group-response', pasidPresent: r.pasid !== undefined, pdp: false, responseCode: code, rid: dev.rid,
-      pasid: r.pasid ?? 0, lpig: true, prgIndex: r.grpid, privData0: 0n, privData1: 0n,
-    }], delayNs);
+    // The profile's response command: page group response, CMD_PRI_RESP or COMPLETE_PPR.
+    const cmd = this.hooks.codec(dev.iommu).pageResponseCmd({ rid: dev.rid, pasid: r.pasid ?? 0, pasidPresent: r.pasid !== undefined, prgIndex: r.grpid, code });
+    await this.hooks.submit(dev.iommu, [cmd], delayNs);
     const ev: PageResponseEvent = { dev, grpid: r.grpid, code: r.code };
     if (r.pasid !== undefined) ev.pasid = r.pasid;
     this.responseSubject.next(ev);

@@ -150,7 +150,10 @@ export class PageTable {
     return (BigInt(frame) << 12n) + (iova & ((1n << BigInt(leaf.shift)) - 1n));
   }
 
-  /** Permission bits of the mapping at iova (AND over the walk), or 0 when unmapped. */
+  /**
+   * Permission bits of the mapping at iova (AND over the walk; the leaf's alone for a
+   * leafPermOnly format), or 0 when unmapped.
+   */
   permAt(iova: bigint): number {
     const leaf = this.findLeaf(iova);
     return leaf ? leaf.perm : 0;
@@ -251,7 +254,9 @@ export class PageTable {
       const hi = chunk[at + 1];
       if (!this.format.present(lo)) return undefined;
       perm &= this.format.perm(lo, hi);
-      if (level === 1 || (level <= 3 && this.format.large(lo))) return { chunk, at, shift: 12 + 9 * (level - 1), perm };
+      if (level === 1 || (level <= 3 && this.format.large(lo))) {
+        return { chunk, at, shift: 12 + 9 * (level - 1), perm: this.format.leafPermOnly === true ? this.format.perm(lo, hi) : perm };
+      }
       frame = this.format.frame(lo, hi);
     }
     return undefined;

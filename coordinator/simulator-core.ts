@@ -3,7 +3,7 @@
  * IOMMU's device tables and domain ids, queue submission, and the checks every call makes.
  * An interface only, so API files depend on this and not on the Simulator class.
  */
-import type { InvDesc } from '../shared/layout/inv-desc.js';
+import type { HwCmd } from '../shared/layout/profile-codec.js';
 import type { ContextTables } from './context-tables.js';
 import type { IdSpace } from './id-space.js';
 import type { FrameAllocator } from './frame-allocator.js';
@@ -19,7 +19,7 @@ export interface SimulatorCore {
   tables(iommu: number): ContextTables;
   dids(iommu: number): IdSpace;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
-  flush(iommu: number, descs: InvDesc[], kind: string): Promise<void>;
+  flush(iommu: number, descs: HwCmd[], kind: string): Promise<void>;
   /** Records a modelled latency in the simulator's metrics (and on sim.metrics$). */
   recordLatency(kind: LatencyKind, ns: number): void;
   checkOpen(op: string): void;

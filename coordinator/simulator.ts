@@ -17,8 +17,8 @@ import { Subject, filter, type Observable } from 'rxjs';
 import { SimError, simError } from '../shared/errors.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
 import { ACCESS_CODE, type Access } from '../shared/layout/dma-request.js';
-import { type FaultReasonName, type FaultRecord as FrcdRecord, faultReasonName } from '../shared/layout/fault-record.js';
-import type { InvDesc } from '../shared/layout/inv-desc.js';
+import type { FaultReasonName } from '../shared/layout/fault-record.js';
+import type { FaultView, HwCmd } from '../shared/layout/profile-codec.js';
 import type { PageRequestDesc } from '../shared/layout/page-request.js';
 import { Doorbell } from '../shared/ring/doorbell.js';
 import type { WorkerStats } from '../shared/protocol.js';
@@ -174,6 +174,7 @@ export class Simulator implements SimulatorCore {
     this.iopf = new Iopf(this.topology, {
       domainAt: (dev, pasid) => (pasid === undefined ? this.iommu.getDomainForDev(dev) : this.iommu.getDomainForDevPasid(dev, pasid)),
       submit: async (iommu, descs, delayNs = 0) => { await this.handles[iommu].submit(descs, this.clock.now + delayNs); },
+      codec: (iommu) => this.handles[iommu].codec,
       drain: async (iommu) => {
         // A wait with Page Drain through the invalidation queue: every page request the
         // IOMMU wrote before it is taken in when it completes (intel_iommu_drain_pasid_prq).
@@ -245,7 +246,7 @@ export class Simulator implements SimulatorCore {
     return this.didAllocs[iommu];
   }
 
-  async flush(iommu: number, descs: InvDesc[], kind: string): Promise<void> {
+  async flush(iommu: number, descs: HwCmd[], kind: string): Promise<void> {
     const t0 = this.clock.now;
     const c = await this.handles[iommu].submit(descs, t0);
     this.clock.observe(c.modelledNs);
@@ -341,7 +342,7 @@ export class Simulator implements SimulatorCore {
       const c = done[k++];
       this.clock.observe(c.modelledNs);
       if (c.status === 0) return { ok: true, paddr: c.paddr, cached: c.cached, modelledNs: c.modelledNs };
-      const f = { reason: faultReasonName(c.status), code: c.status, addr: reqs[i].addr, recoverable: c.recoverable, recorded: c.recorded };
+      const f = { ...this.handles[dev.iommu].codec.faultOf(c.status), addr: reqs[i].addr, recoverable: c.recoverable, recorded: c.recorded };
       return { ok: false, fault: reqs[i].pasid === undefined ? f : { ...f, pasid: reqs[i].pasid }, modelledNs: c.modelledNs };
     });
   }
@@ -460,10 +461,10 @@ export class Simulator implements SimulatorCore {
   // --- internals ---
 
   private readonly handleEvents = {
-    onFault: (iommu: number, r: FrcdRecord, modelledNs: number) => {
+    onFault: (iommu: number, r: FaultView, modelledNs: number) => {
       this.faultCount++;
       const rec: FaultRecord = {
-        dev: this.topology.byRequester(iommu, r.sid), iommu, reason: faultReasonName(r.reason), code: r.reason,
+        dev: this.topology.byRequester(iommu, r.sid), iommu, reason: r.reason, code: r.code,
         addr: r.addr, perm: r.read ? { read: true } : { write: true }, modelledNs,
       };
       if (r.pasidPresent) rec.pasid = r.pasid;

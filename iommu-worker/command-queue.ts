@@ -25,6 +25,8 @@ import {
 } from '../shared/layout/inv-desc.js';
 import { NO_PASID_TAG } from './iotlb.js';
 import type { Translator } from './translate.js';
+import { CMD_ATS, CMD_OTHER, CMD_WAIT, type CommandSet, type DecodedCommand, storeStatus } from './command-set.js';
+import { readInvDesc } from '../shared/layout/inv-desc.js';
 
 export class InvalidationQueueError extends Error {
   constructor(readonly descriptor: InvDesc) {
@@ -32,7 +34,7 @@ export class InvalidationQueueError extends Error {
   }
 }
 
-export class CommandExecutor {
+export class CommandExecutor implements CommandSet {
   readonly counts: Record<string, number> = {};
   waits = 0;
   /** Delivers a page group response to the device model (set by iommu.ts). */
@@ -44,8 +46,19 @@ export class CommandExecutor {
     private readonly costs: CostModel,
   ) {}
 
+  decode(u32: Uint32Array, at: number): DecodedCommand {
+    const d = readInvDesc(u32, at);
+    if (d.type === 'wait') return { kind: CMD_WAIT, sid: 0, data: d.statusData, pageDrain: d.pageDrain, interrupt: d.interrupt, cmd: d };
+    if (d.type === 'device-tlb' || d.type === 'pasid-device-tlb') return { kind: CMD_ATS, sid: d.sid, data: 0, pageDrain: false, interrupt: false, cmd: d };
+    return { kind: CMD_OTHER, sid: 0, data: 0, pageDrain: false, interrupt: false, cmd: d };
+  }
+
+  execute(dc: DecodedCommand): number {
+    return this.executeDesc(dc.cmd as InvDesc);
+  }
+
   /** Executes one descriptor; returns its modelled cost. A wait's status write is done here. */
-  execute(d: InvDesc): number {
+  executeDesc(d: InvDesc): number {
     this.counts[d.type] = (this.counts[d.type] ?? 0) + 1;
     const t = this.t;
     switch (d.type) {
@@ -89,12 +102,7 @@ export class CommandExecutor {
         return this.costs.descriptorNs;
       case 'wait': {
         this.waits++;
-        if (d.statusWrite) {
-          const loc = this.view.locate(d.statusAddr);
-          if (!loc) throw new InvalidationQueueError(d);
-          // release: everything this queue did before the wait is visible with the status
-          Atomics.store(loc[0], loc[1], d.statusData);
-        }
+        if (d.statusWrite && !storeStatus(this.view, d.statusAddr, d.statusData)) throw new InvalidationQueueError(d);
         return this.costs.waitNs;
       }
       default:

@@ -2,8 +2,8 @@
  * The fault event queue of one IOMMU: non-recoverable translation faults as records on
  * the event ring to the coordinator.
  *
- * Models: one VT-d fault record (FRCD layout: address, source id, PASID, reason, read or
- * write) per recorded fault, stamped with the modelled time at which the driver takes it
+ * Models: one record per recorded fault in the profile's format (VT-d FRCD layout: address,
+ * source id, PASID, reason, read or write; SMMUv3 event record; AMD event-log entry), stamped with the modelled time at which the driver takes it
  * in (sw-drain.ts); a queue the driver has not emptied yet is full at its depth: the record
  * is dropped and the overflow (PFO) set, every fault is dropped until the driver has
  * emptied the queue and cleared it, and then an overflow notice with the episode's lost
@@ -13,7 +13,7 @@
  * Does not model: the FRCD register file itself (NFR registers, FRI pointer, fault-event
  * interrupt masking): records go straight to a queue, like SMMUv3's event queue.
  */
-import { FAULT_RECORD_U32, writeFaultRecord } from '../shared/layout/fault-record.js';
+import type { ProfileCodec } from '../shared/layout/profile-codec.js';
 import { pushOutput, pushOverflowNotice } from './output-ring.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
@@ -21,14 +21,17 @@ import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
 export class EventQueue {
   recorded = 0;
   suppressed = 0;
-  private readonly scratch = new Uint32Array(FAULT_RECORD_U32);
+  private readonly scratch: Uint32Array;
   private readonly q: OverflowingQueue;
 
   constructor(
     private readonly ring: SpscRing,
+    /** The profile's record format (VT-d fault record, SMMUv3 event, AMD event-log entry). */
+    private readonly codec: ProfileCodec,
     drain: SoftwareDrain,
     at: (t: number, fire: (t: number) => void) => void,
   ) {
+    this.scratch = new Uint32Array(codec.faultBytes / 4);
     // The driver has emptied the queue and cleared the overflow: the notice goes out.
     this.q = new OverflowingQueue(drain, at, (lost, when) => pushOverflowNotice(this.ring, this.scratch, lost, when));
   }
@@ -48,10 +51,7 @@ export class EventQueue {
     this.q.endIfDue(t); // before the scratch is filled
     const takeIn = this.q.admit(t);
     if (takeIn < 0) return false;
-    writeFaultRecord(this.scratch, 0, {
-      addr: (BigInt(addrHi >>> 0) << 32n) | BigInt((addrLo & 0xfffff000) >>> 0),
-      sid: rid, pasidPresent: pasid >= 0, reason, pasid: pasid >= 0 ? pasid : 0, addressType: 0, read: !write, fault: true,
-    });
+    this.codec.writeFault(this.scratch, 0, { rid, pasid, addr: (BigInt(addrHi >>> 0) << 32n) | BigInt((addrLo & 0xfffff000) >>> 0), fr: reason, write });
     pushOutput(this.ring, this.scratch, takeIn);
     this.recorded++;
     return true;

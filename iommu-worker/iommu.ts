@@ -17,15 +17,15 @@
  * whole before the next input), DMA read/write data.
  */
 import type { ResolvedIommuConfig, CostModel } from '../shared/config.js';
-import { PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, type WorkerStats } from '../shared/protocol.js';
+import { PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, SEQ_DRAIN_POINT, SEQ_MASK, type WorkerStats } from '../shared/protocol.js';
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
-import { readInvDesc } from '../shared/layout/inv-desc.js';
 import {
   ACCESS_WRITE, reqAccess, reqAddrHi, reqAddrLo, reqBurstSlot, reqIsBurst, reqPasid, reqPriv, reqRid, reqTag, writeDmaResponse,
 } from '../shared/layout/dma-request.js';
 import { Translator } from './translate.js';
-import { CommandExecutor } from './command-queue.js';
+import { profileCodec } from '../shared/layout/profile-codec.js';
+import { CMD_ATS, CMD_WAIT, type CommandSet, commandSet } from './command-set.js';
 import { EventQueue } from './event-queue.js';
 import { type ParkedDma, PageRequestQueue, PrqOutcome, RESP_SUCCESS } from './page-requests.js';
 import { SoftwareDrain } from './sw-drain.js';
@@ -52,7 +52,7 @@ interface Timer {
 
 export class Iommu {
   readonly translator: Translator;
-  readonly commands: CommandExecutor;
+  readonly commands: CommandSet;
   readonly events: EventQueue;
   readonly pageRequests: PageRequestQueue;
   readonly ats: AtsInvalidations;
@@ -93,13 +93,14 @@ export class Iommu {
     this.waitTimes = new Float64Array(progress, progressBytes, cfg.queues.command);
     const c = cfg.costs;
     this.translator = new Translator(view, rootTableFrame, cfg);
-    this.commands = new CommandExecutor(this.translator, view, c);
+    this.commands = commandSet(cfg.profile, this.translator, view, c);
     this.ats = new AtsInvalidations(c, cfg.seed);
     this.cmdOcc = new QueueOccupancyModel(cfg.queues.command);
     this.dmaOcc = new QueueOccupancyModel(cfg.queues.dma);
     const at = (t: number, fire: (t: number) => void) => this.schedule(t, fire);
-    this.events = new EventQueue(rings.event, new SoftwareDrain(cfg.queues.event, c.irqNs, c.eventDrainNs), at);
-    this.pageRequests = new PageRequestQueue(rings.pageRequest, new SoftwareDrain(cfg.queues.pageRequest, c.irqNs, c.prqDrainNs), at);
+    const codec = profileCodec(cfg.profile);
+    this.events = new EventQueue(rings.event, codec, new SoftwareDrain(cfg.queues.event, c.irqNs, c.eventDrainNs), at);
+    this.pageRequests = new PageRequestQueue(rings.pageRequest, codec, new SoftwareDrain(cfg.queues.pageRequest, c.irqNs, c.prqDrainNs), at);
     this.pageRequests.onRetry = (list, t) => this.retryAfterOverflow(list, t);
     this.commands.onPageResponse = (rid, prg, code) => this.pageResponse(rid, prg, code);
   }
@@ -121,7 +122,7 @@ export class Iommu {
       const d = dma.available();
       let stamp = Infinity;
       let which = 0;
-      if (c > 0 && cmd.seqs[cmd.consSlot(0)] === this.nextSeq) {
+      if (c > 0 && (cmd.seqs[cmd.consSlot(0)] & SEQ_MASK) === this.nextSeq) {
         which = 1;
         stamp = cmd.stamps[cmd.consSlot(0)];
       } else if (d > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) {
@@ -147,7 +148,7 @@ export class Iommu {
   idle(): boolean {
     const cmd = this.cmdRing;
     const dma = this.dmaRing;
-    if (cmd.available() > 0 && cmd.seqs[cmd.consSlot(0)] === this.nextSeq) return false;
+    if (cmd.available() > 0 && (cmd.seqs[cmd.consSlot(0)] & SEQ_MASK) === this.nextSeq) return false;
     if (dma.available() > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) return false;
     return this.timers.length === 0 || this.timers[0].t > Math.max(this.horizon, this.clockNs);
   }
@@ -186,19 +187,21 @@ export class Iommu {
     let released = 0;
     for (; k < avail && k < max; k++) {
       const slot = ring.consSlot(k);
-      if (ring.seqs[slot] !== this.nextSeq) break;
+      const seqWord = ring.seqs[slot];
+      if ((seqWord & SEQ_MASK) !== this.nextSeq) break;
       const stamp = ring.stamps[slot];
       if (k > 0 && this.timers.length > 0 && this.timers[0].t <= Math.max(this.clockNs, stamp)) break; // a timer goes first
       this.nextSeq++;
-      const d = readInvDesc(ring.u32, slot * ring.entryWords);
+      const d = this.commands.decode(ring.u32, slot * ring.entryWords);
       let start = Math.max(this.clockNs, stamp);
-      if (d.type === 'wait') {
-        // A wait completes once every device-TLB invalidation queued before it has answered.
+      if (d.kind === CMD_WAIT) {
+        // A completion waits for every device-TLB invalidation queued before it to answer.
         if (this.ats.lastDone > start) start = this.ats.lastDone;
-        // The completion time is stored before the status write that publishes it.
+        // The completion time is stored before the status write that publishes it; the
+        // status data is the driver's sequence number (its low bits index the times).
         this.clockNs = start + costs.waitNs;
-        this.waitTimes[d.statusData & (this.waitTimes.length - 1)] = this.clockNs;
-        if (d.pageDrain) this.pageRequests.drainPoint(this.clockNs);
+        this.waitTimes[d.data & (this.waitTimes.length - 1)] = this.clockNs;
+        if (d.pageDrain || (seqWord & SEQ_DRAIN_POINT) !== 0) this.pageRequests.drainPoint(this.clockNs);
         this.commands.execute(d);
         // Free the slots up to the wait before telling the coordinator, so it may refill them.
         ring.release(k + 1 - released);
@@ -207,8 +210,8 @@ export class Iommu {
         this.cmdOcc.sample(stamp, this.clockNs);
       } else {
         // An ATS invalidation goes out when its function has an ITag free.
-        if (d.type === 'device-tlb' || d.type === 'pasid-device-tlb') start = this.ats.issue(d.sid, start);
-        this.clockNs = start; // a page group response retries its DMA from here
+        if (d.kind === CMD_ATS) start = this.ats.issue(d.sid, start);
+        this.clockNs = start; // a page response retries its DMA from here
         this.clockNs = start + this.commands.execute(d);
         this.cmdOcc.sample(stamp, this.clockNs);
       }

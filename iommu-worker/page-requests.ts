@@ -17,10 +17,14 @@
  * dropped request without LPIG gets no response. PCIe Stop Markers (a PASID-tagged
  * request with L=1, R=W=0) go through the queue like any request and need no response.
  * A device with no free PRG index takes the fault as a device without PRI would.
+ * The same model serves SMMUv3's PRI queue and AMD's PPR log (entries in their formats,
+ * answered by CMD_PRI_RESP / COMPLETE_PPR); their behaviour on overflow is assumed to be
+ * VT-d's (lost last-in-group requests answered SUCCESS by the IOMMU).
  * Does not model: the outstanding-request allocation a device is given by pci_enable_pri
  * (with it, correct software never overflows the queue), private data.
  */
-import { PRG_INDEX_MAX, writePageRequest } from '../shared/layout/page-request.js';
+import { PRG_INDEX_MAX } from '../shared/layout/page-request.js';
+import type { ProfileCodec } from '../shared/layout/profile-codec.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import { OUT_DRAIN, pushOutput, pushOverflowNotice } from './output-ring.js';
 import { OverflowingQueue, type SoftwareDrain } from './sw-drain.js';
@@ -70,6 +74,8 @@ export class PageRequestQueue {
 
   constructor(
     private readonly ring: SpscRing,
+    /** The profile's page request format (VT-d PRQ descriptor, SMMUv3 PRI record, AMD PPR entry). */
+    private readonly codec: ProfileCodec,
     drain: SoftwareDrain,
     at: (t: number, fire: (t: number) => void) => void,
   ) {
@@ -99,7 +105,7 @@ export class PageRequestQueue {
     if (this.stopped.has(d.rid)) return PrqOutcome.Refused;
     const prg = this.freePrg(d.rid);
     if (prg < 0) return PrqOutcome.Refused;
-    writePageRequest(this.scratch, 0, {
+    this.codec.writePageRequest(this.scratch, 0, {
       pasidPresent: d.pasid >= 0, privDataPresent: false, rid: d.rid, pasid: d.pasid >= 0 ? d.pasid : 0,
       exe: d.access === 2, pm: d.priv, read: d.access !== 1, write: d.access === 1, lpig: true, prgIndex: prg,
       addr: (BigInt(d.addrHi >>> 0) << 32n) | BigInt((d.addrLo & 0xfffff000) >>> 0), privData0: 0n, privData1: 0n,
@@ -131,7 +137,7 @@ export class PageRequestQueue {
   inject(r: { rid: number; pasid: number; prgIndex: number; last: boolean; addr: bigint; read: boolean; write: boolean; exec: boolean; priv: boolean; stopMarker?: boolean }, stampNs: number): boolean {
     const stop = r.stopMarker === true;
     this.q.endIfDue(stampNs); // an overflow the clock ran past ends before the scratch is filled
-    writePageRequest(this.scratch, 0, {
+    this.codec.writePageRequest(this.scratch, 0, {
       pasidPresent: r.pasid >= 0, privDataPresent: false, rid: r.rid, pasid: r.pasid >= 0 ? r.pasid : 0,
       exe: stop ? false : r.exec, pm: stop ? false : r.priv, read: stop ? false : r.read, write: stop ? false : r.write,
       lpig: stop || r.last, prgIndex: stop ? 0 : r.prgIndex & PRG_INDEX_MAX, addr: stop ? 0n : r.addr & ~0xfffn, privData0: 0n, privData1: 0n,

@@ -4,7 +4,8 @@
  * acquire loads; an Atomics.load per entry costs several times more).
  *
  * Models: first- and second-stage walks of 3–5 levels, large leaves at levels 2 and 3,
- * the permission AND over all levels, input-address-width checks, and the count of
+ * the permission AND over all levels (the leaf's permissions alone for a format with
+ * leafPermOnly, the Arm stage 1), input-address-width checks, and the count of
  * memory reads (one per level) for the cost model. A table pointer outside the arena is
  * a walk abort (the hardware's "address beyond memory" fault).
  * Nested (two-dimensional) walks (walkNested): a guest-owned first stage whose table
@@ -93,7 +94,8 @@ export class PageWalker {
         frame = format.frame(lo, hi);
         continue;
       }
-      this.perm = format.walkPerm(andLo, orHi);
+      // One branch per walk: Arm keeps its permissions in the leaf only.
+      this.perm = format.leafPermOnly === true ? format.perm(lo, hi) : format.walkPerm(andLo, orHi);
       this.reads = levels - level + 1;
       this.level = level;
       return WALK_OK;
@@ -162,7 +164,7 @@ export class PageWalker {
       this.pfn = s2.pfn;
       this.leafPfn = s2.pfn - (gpfnOfVpn % span);
       this.sizeShift = shift;
-      this.perm = s1Format.walkPerm(andLo, orHi) & s2.perm;
+      this.perm = (s1Format.leafPermOnly === true ? s1Format.perm(lo, hi) : s1Format.walkPerm(andLo, orHi)) & s2.perm;
       return this.done(WALK_OK, reads, level);
     }
     return this.done(WALK_ABORT, reads, 1); // unreachable: level 1 always returns

@@ -90,6 +90,22 @@ export class PasidCache<V> {
     return this.invalidateWhere(did, pasid);
   }
 
+  /**
+   * Entries of one device: every PASID (`pasid` −1) or one. The SMMUv3 CFGI_CD / CFGI_CD_ALL
+   * and AMD INVALIDATE_DEVTAB_ENTRY scopes, which name the stream rather than a tag.
+   */
+  invalidateDevice(sid: number, pasid = -1): number {
+    checkSid('pasid-cache.invalidateDevice', sid);
+    const { state } = this.c.sa;
+    let removed = 0;
+    for (let s = 0; s < state.length; s++) {
+      if (state[s] === 0 || this.c.keyA[s] !== sid) continue;
+      if (pasid >= 0 && this.c.keyB[s] !== pasid) continue;
+      removed += this.c.removeSlot(s);
+    }
+    return removed;
+  }
+
   private invalidateWhere(did: number, pasid: number): number {
     const { state } = this.c.sa;
     const pasids = this.c.keyB;

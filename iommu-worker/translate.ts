@@ -22,7 +22,7 @@
 import { PagingStructureCache } from './psc.js';
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { ResolvedIommuConfig } from '../shared/config.js';
-import { FIRST_STAGE, PERM_EXEC, PERM_READ, PERM_USER, PERM_WRITE, SECOND_STAGE } from '../shared/layout/pte-format.js';
+import { PERM_EXEC, PERM_READ, PERM_USER, PERM_WRITE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { ACCESS_EXEC, ACCESS_WRITE } from '../shared/layout/dma-request.js';
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
@@ -31,7 +31,10 @@ import { DevTlb } from './dev-tlb.js';
 import { ContextCache } from './context-cache.js';
 import { PasidCache } from './pasid-cache.js';
 import { PageWalker, WALK_ABORT, WALK_NOT_PRESENT, WALK_OK, WALK_OUT_OF_RANGE, WALK_S2_ABORT, WALK_S2_NOT_PRESENT } from './page-walk.js';
-import { type DeviceContext, type PasidContext, VtdContextReader } from './vtd-context.js';
+import { VtdContextReader } from './vtd-context.js';
+import { SmmuContextReader } from './smmu-context.js';
+import { AmdContextReader } from './amd-context.js';
+import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
 
 /** Faults raised when a table pointer is outside the memory this thread knows. */
 const ACCESS_FAULTS = new Set<number>([FR.ROOT_TABLE_ACCESS, FR.CONTEXT_TABLE_ACCESS, FR.PASID_DIR_ACCESS, FR.PASID_TABLE_ACCESS, FR.PTE_ACCESS, FR.SS_PTE_ACCESS]);
@@ -44,7 +47,7 @@ export class Translator {
   readonly pasidCache: PasidCache<PasidContext>;
   readonly devTlbs = new Map<number, DevTlb>();
   readonly walker: PageWalker;
-  readonly reader: VtdContextReader;
+  readonly reader: ContextReader;
 
   // Results of the last translate() (fields: the hot path allocates nothing).
   paLo = 0;
@@ -67,13 +70,14 @@ export class Translator {
   devTlbHits = 0;
   devTlbMisses = 0;
 
-  constructor(view: ArenaView, rootTableFrame: number, private readonly cfg: ResolvedIommuConfig) {
+  constructor(view: ArenaView, rootTableFrame: number, private readonly cfg: ResolvedIommuConfig, reader?: ContextReader) {
     this.iotlb = new Iotlb(cfg.iotlb);
     this.psc = new PagingStructureCache(cfg.pagingStructureCache);
     this.contextCache = new ContextCache<DeviceContext>(cfg.contextCache);
     this.pasidCache = new PasidCache<PasidContext>(cfg.pasidCache);
     this.walker = new PageWalker(view);
-    this.reader = new VtdContextReader(view, rootTableFrame);
+    this.reader = reader ?? (cfg.profile === 'smmuv3' ? new SmmuContextReader(view, rootTableFrame)
+      : cfg.profile === 'amd' ? new AmdContextReader(view, rootTableFrame) : new VtdContextReader(view, rootTableFrame));
   }
 
   devTlb(rid: number): DevTlb {
@@ -147,7 +151,7 @@ export class Translator {
     const need = (PERM_READ << access) | (isPriv || (pe.pgtt !== PGTT_FL && pe.pgtt !== PGTT_NESTED) ? 0 : PERM_USER); // READ/WRITE/EXEC = 1 << access
     const devTlb = ctx.dte ? this.devTlb(rid) : undefined;
     const devTag = pasid >= 0 ? pasid : NO_PASID_TAG;
-    const tag = pe.pgtt === PGTT_SL ? NO_PASID_TAG : eff;
+    const tag = pe.pasidTagged ? eff : NO_PASID_TAG;
 
     let pfn: number;
     let perm: number;
@@ -179,7 +183,7 @@ export class Translator {
         if (devTlb !== undefined) devTlb.fillAbsent(devTag, vpn, 12, pfn, perm, pe.pgtt);
       } else if (pe.pgtt === PGTT_NESTED) {
         const w = this.walker;
-        const st = w.walkNested(FIRST_STAGE, pe.fsRootFrame, pe.fsLevels, SECOND_STAGE, pe.ssRootFrame, pe.ssLevels, vpnLo, vpnHi);
+        const st = w.walkNested(pe.fsFormat, pe.fsRootFrame, pe.fsLevels, SECOND_STAGE, pe.ssRootFrame, pe.ssLevels, vpnLo, vpnHi);
         this.walks++;
         this.walkReads += w.reads;
         cost += w.reads * costs.walkReadNs;
@@ -200,7 +204,7 @@ export class Translator {
         const w = this.walker;
         const root = fl ? pe.fsRootFrame : pe.ssRootFrame;
         const levels = fl ? pe.fsLevels : pe.ssLevels;
-        const st = w.walk(fl ? FIRST_STAGE : SECOND_STAGE, root, levels, vpnLo, vpnHi);
+        const st = w.walk(fl ? pe.fsFormat : SECOND_STAGE, root, levels, vpnLo, vpnHi);
         this.walks++;
         this.walkReads += w.reads;
         let charged = w.reads;

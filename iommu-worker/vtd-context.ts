@@ -22,34 +22,12 @@ import {
   PGTT_PT, PGTT_SL, decodePasidEntry,
 } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
-
-/** A decoded, present context entry as the context cache holds it. */
-export interface DeviceContext {
-  fpd: boolean;
-  dte: boolean;
-  paside: boolean;
-  pre: boolean;
-  dirFrame: number;
-  dirEntries: number;
-  ridPasid: number;
-  ridPriv: boolean;
-}
-
-/** A decoded, present PASID-table entry as the PASID cache holds it. */
-export interface PasidContext {
-  fpd: boolean;
-  pgtt: number;
-  did: number;
-  sre: boolean;
-  fsRootFrame: number;
-  fsLevels: number;
-  ssRootFrame: number;
-  ssLevels: number;
-}
+import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
 
 const AW_LEVELS: Record<number, number> = { [AW_39_3LEVEL]: 3, [AW_48_4LEVEL]: 4, [AW_57_5LEVEL]: 5 };
 
-export class VtdContextReader {
+export class VtdContextReader implements ContextReader {
   /** Fault reason of the last failed lookup, and whether FPD suppresses its record. */
   fault = 0;
   fpd = false;
@@ -77,7 +55,7 @@ export class VtdContextReader {
     if (!ce.present) return this.fail(FR.CONTEXT_ENTRY_NOT_PRESENT);
     return {
       fpd: ce.fpd, dte: ce.dte, paside: ce.paside, pre: ce.pre, dirFrame: Number(ce.pasidDirPtr >> 12n),
-      dirEntries: pasidDirEntries(ce.pdts), ridPasid: ce.ridPasid, ridPriv: ce.ridPriv,
+      dirEntries: pasidDirEntries(ce.pdts), dirLevels: 2, ridPasid: ce.ridPasid, ridPriv: ce.ridPriv, tagBase: 0, aux: 0,
     };
   }
 
@@ -114,7 +92,8 @@ export class VtdContextReader {
     }
     this.fpd = efpd;
     return {
-      fpd: efpd, pgtt: pe.pgtt, did: pe.did, sre: pe.sre, fsRootFrame: Number(pe.fsptptr >> 12n), fsLevels,
+      fpd: efpd, pgtt: pe.pgtt, did: pe.did, pasidTagged: pe.pgtt !== PGTT_SL, sre: pe.sre, fsFormat: FIRST_STAGE,
+      fsRootFrame: Number(pe.fsptptr >> 12n), fsLevels,
       ssRootFrame: Number(pe.ssptptr >> 12n), ssLevels,
     };
   }

@@ -2,11 +2,16 @@
  * Configuration: the documented defaults of every hardware knob, and the resolved
  * per-IOMMU configuration a worker is started with.
  *
- * Models: the VT-d scalable-mode profile (queue geometry, PASID width, cache sizes, cost
- * parameters). Sources of defaults are given per field (HARDWARE.md section numbers).
- * Does not model: the SMMUv3 and AMD profiles (their formats come with their own issue);
- * cost distributions (fixed costs here; the cost-model issue refines them).
+ * Models: the hardware profiles (VT-d scalable mode, SMMUv3, AMD): queue geometry, PASID
+ * width, cache sizes and cost parameters. The cost model and cache sizes are shared
+ * (HARDWARE §3.5 gives VT-d figures; no SMMUv3 or AMD figure contradicts them); the queue
+ * depths, PASID width and ATS invalidation timeout follow each profile
+ * (shared/layout/profile-widths.ts; HARDWARE §1.2, §1.3, §3.3). Sources of defaults are
+ * given per field (HARDWARE.md section numbers).
+ * Does not model: per-profile cost figures where none is published (the VT-d ones are used).
  */
+
+import { PROFILE_WIDTHS } from './layout/profile-widths.js';
 
 export type ProfileName = 'vtd' | 'smmuv3' | 'amd';
 export type SemanticsName = 'latest' | 'v5';
@@ -99,6 +104,8 @@ export interface IommuOptions {
 
 export interface ResolvedIommuConfig {
   index: number;
+  /** Hardware profile: the formats of tables, queues and records this IOMMU uses. */
+  profile: ProfileName;
   pasidBits: number;
   iotlb: CacheGeometry;
   pasidCache: CacheGeometry;
@@ -141,7 +148,7 @@ export const VTD_DEFAULTS = {
     prqDrainNs: 200,
     prqServiceNs: 1000,
   },
-} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'spinUs' | 'testHooks' | 'seed' | 'pagingStructureCache'>;
+} as const satisfies Omit<ResolvedIommuConfig, 'index' | 'profile' | 'spinUs' | 'testHooks' | 'seed' | 'pagingStructureCache'>;
 
 /** Entry sizes of the VT-d scalable-mode queues (256-bit descriptors, 128-bit FRCD). */
 export const VTD_INV_DESC_BYTES = 32;
@@ -152,23 +159,28 @@ function isPow2(n: number): boolean {
 }
 
 /** Merges options over the defaults; throws a RangeError naming the bad field. */
-export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs = 50, testHooks = false, seed = 1): ResolvedIommuConfig {
+export function resolveIommuConfig(index: number, o: IommuOptions = {}, spinUs = 50, testHooks = false, seed = 1, profile: ProfileName = 'vtd'): ResolvedIommuConfig {
+  const w = PROFILE_WIDTHS[profile];
+  // SMMUv3 and AMD drivers give up on an ATS invalidation after 1 s (HARDWARE §3.3 A3, A4).
+  const profileCosts = profile === 'vtd' ? {} : { atsTimeoutNs: 1_000_000_000 };
+  const profileQueues = profile === 'vtd' ? {} : { command: w.command.depth, event: w.event.depth, pageRequest: w.pageRequest.depth };
   const c: ResolvedIommuConfig = {
     index,
-    pasidBits: o.pasidBits ?? VTD_DEFAULTS.pasidBits,
+    profile,
+    pasidBits: o.pasidBits ?? (profile === 'vtd' ? VTD_DEFAULTS.pasidBits : w.pasidBitsDefault),
     iotlb: { ...VTD_DEFAULTS.iotlb, ...o.iotlb },
     pasidCache: { ...VTD_DEFAULTS.pasidCache, ...o.pasidCache },
     contextCache: { ...VTD_DEFAULTS.contextCache, ...o.contextCache },
     devTlb: { ...VTD_DEFAULTS.devTlb, ...o.devTlb },
-    queues: { ...VTD_DEFAULTS.queues, ...o.queues },
-    costs: { ...VTD_DEFAULTS.costs, ...o.costs },
+    queues: { ...VTD_DEFAULTS.queues, ...profileQueues, ...o.queues },
+    costs: { ...VTD_DEFAULTS.costs, ...profileCosts, ...o.costs },
     pagingStructureCache: o.pagingStructureCache ?? 0,
     spinUs,
     testHooks,
     seed: (Math.imul(seed >>> 0, 0x9e3779b1) ^ index) >>> 0,
   };
   const where = `iommus[${index}]`;
-  if (!Number.isInteger(c.pasidBits) || c.pasidBits < 0 || c.pasidBits > 20) throw new RangeError(`${where}.pasidBits: expected 0..20, got ${c.pasidBits}`);
+  if (!Number.isInteger(c.pasidBits) || c.pasidBits < 0 || c.pasidBits > w.pasidBitsMax) throw new RangeError(`${where}.pasidBits: expected 0..${w.pasidBitsMax}, got ${c.pasidBits}`);
   for (const k of ['iotlb', 'pasidCache', 'contextCache', 'devTlb'] as const) {
     const g = c[k];
     if (!isPow2(g.entries) || !isPow2(g.ways) && g.ways !== 1 || g.ways > g.entries) {

@@ -47,6 +47,17 @@ export const PROG_TIMER = 2;
 export const PROG_HORIZON = 3;
 export const PROG_BYTES = 64;
 
+/**
+ * The input sequence number beside each command-ring entry (SpscRing.seqs) uses 31 bits;
+ * the top bit marks the slot's completion command as a software drain point of the
+ * page-request queue. SMMUv3 and AMD have no Page Drain bit: their drivers, after the
+ * CMD_SYNC / COMPLETION_WAIT that follows a PASID teardown, take in every PRI/PPR entry the
+ * IOMMU had written by then (a snapshot of the queue's producer index). The mark stands for
+ * that snapshot; VT-d uses the wait descriptor's PD bit instead.
+ */
+export const SEQ_MASK = 0x7fff_ffff;
+export const SEQ_DRAIN_POINT = 0x8000_0000;
+
 /** Kinds of the entries on an output ring (worker → coordinator), in the ring's per-slot tag. */
 /** An entry of the queue's own format. */
 export const OUT_ENTRY = 0;

@@ -1,16 +1,23 @@
 /**
  * Page-table formats as the walker and the writer see them: one small object per format
- * with the operations both sides need, built from the field knowledge in fs-pte.ts and
- * ss-pte.ts (the only place these bits are known).
+ * with the operations both sides need, built from the field knowledge in fs-pte.ts,
+ * ss-pte.ts and arm64-pte.ts (the only places these bits are known).
  *
  * Models: VT-d first-stage (x86-64, 4/5 levels) and second-stage (3/4/5 levels) formats;
- * 4 KiB leaves at level 1, large leaves at level 2 (2 MiB) and 3 (1 GiB).
- * Does not model: the Arm LPAE and AMD v1 formats (added with their profiles).
+ * the Arm AArch64 stage-1 format, 4 KiB granule (3/4 levels), whose permissions are the
+ * leaf's alone (leafPermOnly); 4 KiB leaves at level 1, large leaves at level 2 (2 MiB)
+ * and 3 (1 GiB).
+ * Does not model: the Arm stage-2 and AMD v1 formats (added with their profiles), the Arm
+ * 16/64 KiB granules and hierarchical table attributes (see arm64-pte.ts).
  */
 import { FS_PS, FS_RW, FS_US, fsFrame, fsLargeFrame, fsMakeHi, fsMakeLo, fsNoExec, fsPresent } from './fs-pte.js';
+import {
+  ARM64_AP_RDONLY, ARM64_AP_UNPRIV, ARM64_HI_UXN, arm64Block, arm64Frame, arm64MakeLeafHi, arm64MakeLeafLo, arm64MakeTableHi,
+  arm64MakeTableLo, arm64Valid,
+} from './arm64-pte.js';
 import { SS_PS, SS_R, SS_W, SS_X, ssFrame, ssMakeHi, ssMakeLo, ssPresent } from './ss-pte.js';
 
-export type PteFormatName = 'first-stage' | 'second-stage';
+export type PteFormatName = 'first-stage' | 'second-stage' | 'arm64-s1';
 
 /** Permission bits a leaf grants, as the caches store them. */
 export const PERM_READ = 1;
@@ -26,14 +33,23 @@ export interface PteFormat {
   readonly name: PteFormatName;
   /** Levels allowed for this format. */
   readonly levels: readonly number[];
+  /**
+   * Permissions live in the leaf only (Arm: AP[2] is a deny bit and bit 1 means "table"
+   * above level 1 but "page" at it): a walk's permissions are perm() of the leaf alone, not
+   * walkPerm() over the levels. Absent or false: the AND over all levels (x86 formats).
+   */
+  readonly leafPermOnly?: boolean;
   present(lo: number): boolean;
-  /** PS bit (meaningful at levels 2 and 3). */
+  /** Large leaf (PS bit; Arm: bit 1 clear = block), meaningful at levels 2 and 3. */
   large(lo: number): boolean;
   /** Frame a non-leaf entry or 4 KiB leaf points at. */
   frame(lo: number, hi: number): number;
   /** Frame a large leaf points at. */
   largeFrame(lo: number, hi: number): number;
-  /** Permission bits (PERM_*) this entry grants on its own; a walk ANDs them over levels. */
+  /**
+   * Permission bits (PERM_*) this entry grants on its own; a walk ANDs them over levels
+   * (or, with leafPermOnly, takes the leaf's).
+   */
   perm(lo: number, hi: number): number;
   /**
    * Permission bits of a whole walk from its entries' low halves ANDed together and high
@@ -50,6 +66,7 @@ export interface PteFormat {
 export const FIRST_STAGE: PteFormat = {
   name: 'first-stage',
   levels: [4, 5],
+  leafPermOnly: false, // set on every format, in the same place, so they share one shape
   present: fsPresent,
   large: (lo) => (lo & FS_PS) !== 0,
   frame: fsFrame,
@@ -67,6 +84,7 @@ export const FIRST_STAGE: PteFormat = {
 export const SECOND_STAGE: PteFormat = {
   name: 'second-stage',
   levels: [3, 4, 5],
+  leafPermOnly: false,
   present: ssPresent,
   large: (lo) => (lo & SS_PS) !== 0,
   frame: ssFrame,
@@ -79,8 +97,41 @@ export const SECOND_STAGE: PteFormat = {
   tableHi: (frame) => ssMakeHi(frame),
 };
 
+/** Arm leaf permissions: read when valid, write unless AP[2], user when AP[1], exec unless UXN. */
+function arm64Perm(lo: number, hi: number): number {
+  return PERM_READ | ((lo & ARM64_AP_RDONLY) ? 0 : PERM_WRITE) | ((hi & ARM64_HI_UXN) ? 0 : PERM_EXEC) | ((lo & ARM64_AP_UNPRIV) ? PERM_USER : 0);
+}
+
+/**
+ * Arm AArch64 stage-1, 4 KiB granule: 4 levels (T0SZ=16, 48-bit) or 3 (T0SZ=25, 39-bit).
+ * Permissions are the leaf's (leafPermOnly); PERM_EXEC is UXN's (a request's exec counts
+ * as an unprivileged instruction fetch; PXN is written, not read). walkPerm is perm():
+ * the walker hands it the leaf's halves. The writer follows arm_lpae_prot_to_pte for a
+ * stage-1 DMA mapping without IOMMU_PRIV: AP[1] always, AP[2] without write, XN
+ * (PXN|UXN) without exec, AF, nG, SH inner shareable, AttrIndx = the cacheable MAIR index.
+ */
+export const ARM64_S1: PteFormat = {
+  name: 'arm64-s1',
+  levels: [3, 4],
+  leafPermOnly: true,
+  present: arm64Valid,
+  large: arm64Block,
+  frame: arm64Frame,
+  largeFrame: arm64Frame,
+  perm: arm64Perm,
+  walkPerm: arm64Perm,
+  leafLo: (frame, prot, large) => arm64MakeLeafLo(frame, { write: !!prot.write, exec: !!prot.exec, user: true, block: large }),
+  leafHi: (frame, prot) => arm64MakeLeafHi(frame, { write: !!prot.write, exec: !!prot.exec, user: true }),
+  tableLo: arm64MakeTableLo,
+  tableHi: arm64MakeTableHi,
+};
+
 export function pteFormat(name: PteFormatName): PteFormat {
-  return name === 'first-stage' ? FIRST_STAGE : SECOND_STAGE;
+  switch (name) {
+    case 'first-stage': return FIRST_STAGE;
+    case 'second-stage': return SECOND_STAGE;
+    case 'arm64-s1': return ARM64_S1;
+  }
 }
 
 /** Writes the table index of every level 1..5 into out[1..5] (out[0] unused). */

@@ -5,6 +5,7 @@
  * request, the overflow notice and the retries when the driver clears PRO, Stop Markers,
  * PRI stopped by a FAILURE response.
  */
+import { VTD_CODEC } from '../../shared/layout/vtd-codec.js';
 import { describe, expect, it } from 'vitest';
 import { PAGE_REQUEST_BYTES, readPageRequest } from '../../shared/layout/page-request.js';
 import { SpscRing } from '../../shared/ring/spsc-ring.js';
@@ -19,7 +20,7 @@ function setup(depth = 4) {
   const producer = SpscRing.create({ depth: 64, entryBytes: PAGE_REQUEST_BYTES }, { role: 'producer' });
   const consumer = SpscRing.attach(producer.handle(), { role: 'consumer' });
   const timers: { t: number; fire: (t: number) => void }[] = [];
-  const prq = new PageRequestQueue(producer, new SoftwareDrain(depth, IRQ, PER), (t, fire) => timers.push({ t, fire }));
+  const prq = new PageRequestQueue(producer, VTD_CODEC, new SoftwareDrain(depth, IRQ, PER), (t, fire) => timers.push({ t, fire }));
   const retried: { tags: number[]; at: number }[] = [];
   prq.onRetry = (list, at) => retried.push({ tags: list.map((d) => d.tag), at });
   return { prq, consumer, timers, retried };
