@@ -20,7 +20,7 @@ import type { Domain } from './domain.js';
 import type { DeviceFeatures } from './device-features.js';
 import type { PasidAllocator } from './pasid-allocator.js';
 import type { Device, Group } from './topology.js';
-import type { VtdDriver } from './vtd-driver.js';
+import type { IommuDriver } from './iommu-driver.js';
 
 export interface AuxHooks {
   /** Brings the device into hardware with its group's state (first use). */
@@ -43,7 +43,7 @@ export class AuxDomains {
   private readonly mdevGroups = new Map<Group, { domain: Domain; parent: Device; aux: boolean }>();
 
   constructor(
-    private readonly driver: VtdDriver,
+    private readonly driver: IommuDriver,
     private readonly features: DeviceFeatures,
     private readonly pasids: PasidAllocator,
     private readonly hooks: AuxHooks,

@@ -17,7 +17,7 @@ import { asU64 } from '../shared/units.js';
 import type { Domain } from './domain.js';
 import { FlushQueue } from './flush-queue.js';
 import type { SimulatorCore } from './simulator-core.js';
-import type { VtdDriver } from './vtd-driver.js';
+import type { IommuDriver } from './iommu-driver.js';
 
 /** An IOTLB gather (struct iommu_iotlb_gather): ranges unmapped but not yet flushed. */
 export class IotlbGather {
@@ -41,7 +41,7 @@ export class DomainMapping {
 
   constructor(
     private readonly core: SimulatorCore,
-    private readonly driver: VtdDriver,
+    private readonly driver: IommuDriver,
     private readonly checkDomain: (domain: Domain, op: string) => void,
   ) {}
 

@@ -46,7 +46,7 @@ import { type PasidAllocator, type PasidDevice, type PasidPolicy, createPasidAll
 import { Ioasid, IoasidPasidAllocator, INVALID_IOASID, svaAllocPasid } from './ioasid.js';
 import { Sva, SvaHandle } from './sva.js';
 import type { DeviceFaultHandler, Iopf, IopfHandler, ResponseCode } from './iopf.js';
-import { type Prot, FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
+import { type Prot, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { Domain, type DomainType, type NestedStage1 } from './domain.js';
 import { type CacheInvalidateInfo, type GpasidBindData, type InvTarget, checkBindData, invalidateDescs } from './gpasid.js';
 import { DomainMapping, IotlbGather } from './domain-mapping.js';
@@ -55,6 +55,9 @@ import { PageTable } from './page-table.js';
 import type { SimulatorCore } from './simulator-core.js';
 import type { Device, Group, ReservedRegion } from './topology.js';
 import { VtdDriver } from './vtd-driver.js';
+import { SmmuDriver } from './smmu-driver.js';
+import { AmdDriver } from './amd-driver.js';
+import type { IommuDriver } from './iommu-driver.js';
 
 export interface DomainAllocOptions {
   dev?: Device;
@@ -89,7 +92,7 @@ function programmable(dev: Device): boolean {
 }
 
 export class IommuApi {
-  readonly driver: VtdDriver;
+  readonly driver: IommuDriver;
   private nextDomainId = 1;
   private readonly groupStates = new Map<Group, GroupState>();
   private readonly mapping: DomainMapping;
@@ -108,7 +111,7 @@ export class IommuApi {
     readonly semantics: SemanticsName = 'latest',
     pasidPolicy: PasidPolicy = 'global',
   ) {
-    this.driver = new VtdDriver(core);
+    this.driver = core.profile === 'smmuv3' ? new SmmuDriver(core) : core.profile === 'amd' ? new AmdDriver(core) : new VtdDriver(core);
     // v5: every PASID comes from the ioasid space (and its custom allocators, if any).
     this.v5Ioasid = semantics === 'v5' ? new Ioasid() : undefined;
     this.pasids = this.v5Ioasid ? new IoasidPasidAllocator(this.v5Ioasid)
@@ -298,10 +301,16 @@ export class IommuApi {
     if (opts.nestParent && type !== 'paging') throw simError('EINVAL', op, 'nest-parent-not-paging', type);
     if (opts.nestParent && opts.stage === 'first') throw simError('EINVAL', op, 'nest-parent-first-stage');
     if (type === 'paging' || type === 'dma' || type === 'dma-fq') {
-      pt = new PageTable(this.core.frames, opts.stage === 'second' || opts.nestParent ? SECOND_STAGE : FIRST_STAGE, 4, opts.pgsizeBitmap);
+      pt = new PageTable(this.core.frames, opts.stage === 'second' || opts.nestParent ? SECOND_STAGE : this.driver.pteFormat, 4, opts.pgsizeBitmap);
     }
     const domain = new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
     domain.nestParent = !!opts.nestParent;
+    try {
+      this.driver.domainInit(domain, op); // the profile's own checks and domain id
+    } catch (e) {
+      pt?.destroy();
+      throw e;
+    }
     if (opts.iopfHandler !== undefined) {
       if (typeof opts.iopfHandler !== 'function') throw simError('EINVAL', op, 'bad-iopf-handler');
       domain.iopfHandler = opts.iopfHandler;
@@ -323,6 +332,7 @@ export class IommuApi {
     if (s1.rootGpa < 0n || (s1.rootGpa & 0xfffn) !== 0n || s1.rootGpa >= 1n << 52n) throw simError('EINVAL', op, 'bad-s1-root', `0x${s1.rootGpa.toString(16)}`);
     const domain = new Domain(this.nextDomainId++, 'nested', undefined, dev.iommu);
     domain.nested = { parent, s1: { ...s1 } };
+    this.driver.domainInit(domain, op);
     if (opts.iopfHandler !== undefined) domain.iopfHandler = opts.iopfHandler;
     parent.children.add(domain);
     return domain;
@@ -332,7 +342,7 @@ export class IommuApi {
   async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
     this.checkDomain(domain, 'flushNestedUser');
     if (!domain.nested) throw simError('EINVAL', 'flushNestedUser', 'not-nested', `domain ${domain.id}`);
-    await this.driver.flushNestedUser(domain, addr, npages);
+    await (this.driver as VtdDriver).flushNestedUser(domain, addr, npages); // nested domains exist on VT-d only
   }
 
   // --- v5: guest PASID bind and cache-invalidation passdown (seed 002) ---
@@ -422,6 +432,7 @@ export class IommuApi {
     if (domain.children.size > 0) throw simError('EBUSY', op, 'nested-domains', `domain ${domain.id} is the parent of ${domain.children.size} nested domains`);
     domain.nested?.parent.children.delete(domain);
     domain.pt?.destroy();
+    this.driver.domainFree(domain);
     domain.freed = true;
     this.mapping.forget(domain);
   }
@@ -654,7 +665,7 @@ export class IommuApi {
 
   /** Programs a device's tables for its group's current state, the first time it is used. */
   async prepare(dev: Device): Promise<void> {
-    if (!programmable(dev) || this.core.tables(dev.iommu).device(dev.rid)) return;
+    if (!programmable(dev) || this.driver.hasDevice(dev)) return;
     const st = this.state(dev.group);
     this.core.failNth.paused++;
     try {
@@ -703,7 +714,8 @@ export class IommuApi {
       let def: Domain;
       try {
         def = new Domain(this.nextDomainId++, type, type === 'identity' ? undefined
-          : new PageTable(this.core.frames, FIRST_STAGE, 4), iommu);
+          : new PageTable(this.core.frames, this.driver.pteFormat, 4), iommu);
+        this.driver.domainInit(def, 'default-domain');
         // iommu_create_device_direct_mappings: direct regions mapped 1:1 in the default domain.
         if (def.pt) {
           for (const dev of group.devices) {
@@ -781,7 +793,7 @@ export class IommuApi {
 
   /** Programs (dev, pasid) from `old` to `domain` (undefined / blocked = no entry). */
   private async setPasid(dev: Device, pasid: number, domain: Domain | undefined, old: Domain | undefined, op: string): Promise<void> {
-    if (!programmable(dev) || !this.core.tables(dev.iommu).device(dev.rid)) return; // programmed at first use
+    if (!programmable(dev) || !this.driver.hasDevice(dev)) return; // programmed at first use
     const live = (d: Domain | undefined) => (d !== undefined && d.type !== 'blocked' ? d : undefined);
     const to = live(domain);
     const from = live(old);

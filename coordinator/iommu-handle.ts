@@ -57,6 +57,8 @@ export interface DmaInput {
   addr: bigint;
   /** A traffic burst's slot instead of one address. */
   burst?: number;
+  /** The function's PRI is enabled (it sends page requests for what the IOMMU cannot translate). */
+  pri?: boolean;
 }
 
 interface PendingWait {
@@ -306,9 +308,9 @@ export class IommuHandle {
       const e = q[k];
       const r = e.r;
       const slot = ring.prodSlot(k);
-      if (r.burst !== undefined) writeBurstRequest(ring.u32, slot * ring.entryWords, e.tag, r.rid, r.access, r.priv, r.pasid, r.burst);
+      if (r.burst !== undefined) writeBurstRequest(ring.u32, slot * ring.entryWords, e.tag, r.rid, r.access, r.priv, r.pasid, r.burst, !!r.pri);
       else writeDmaRequest(ring.u32, slot * ring.entryWords, e.tag, r.rid, r.access, r.priv, r.pasid,
-        Number(r.addr & 0xffffffffn), Number((r.addr >> 32n) & 0xffffffffn));
+        Number(r.addr & 0xffffffffn), Number((r.addr >> 32n) & 0xffffffffn), !!r.pri);
       ring.stamps[slot] = e.stamp;
       ring.seqs[slot] = e.seq;
     }

@@ -15,6 +15,8 @@ export interface MmRegistryOptions {
   ram?: SystemRam;
   /** Default placement of mmaps for new mms. */
   placement?: MmOptions['placement'];
+  /** Format of the CPU page tables (the profile's CPU: x86-64 or AArch64). */
+  format?: MmOptions['format'];
   /** Called with every new mm (the simulator hooks SVA's PASID drop into its free()). */
   onCreate?: (mm: Mm) => void;
 }
@@ -24,17 +26,19 @@ export class MmRegistry {
   private readonly mms: Mm[] = [];
   private nextId = 1;
   private readonly placement: MmOptions['placement'];
+  private readonly format: MmOptions['format'];
   private readonly onCreate?: (mm: Mm) => void;
 
   constructor(private readonly alloc: FrameAllocator, opts: MmRegistryOptions = {}) {
     this.ram = opts.ram ?? new SystemRam();
     this.placement = opts.placement;
+    this.format = opts.format;
     this.onCreate = opts.onCreate;
   }
 
   /** A new, empty, live address space. */
   create(opts: Pick<MmOptions, 'placement'> = {}): Mm {
-    const mm = new Mm(this.alloc, { id: this.nextId++, ram: this.ram, placement: opts.placement ?? this.placement });
+    const mm = new Mm(this.alloc, { id: this.nextId++, ram: this.ram, placement: opts.placement ?? this.placement, format: this.format });
     this.mms.push(mm);
     this.onCreate?.(mm);
     return mm;

@@ -19,7 +19,7 @@
  * - mprotect: page-aligned addr (else EINVAL), length 0 → no-op, any hole in the range →
  *   ENOMEM and nothing changed (Linux changes the VMAs before the hole); VMAs split and merged.
  * - VMAs with the same protection that touch are merged (see vma.ts).
- * - CPU page table: a PageTable (page-table.ts) in the shared arena, FIRST_STAGE format,
+ * - CPU page table: a PageTable (page-table.ts) in the shared arena, x86-64 (FIRST_STAGE) or AArch64 format,
  *   4 levels, 4 KiB leaves only; user pages with U/S=1, R/W only with prot.write, XD unless
  *   prot.exec; write-only and exec-only imply read (x86). A populated page under PROT_NONE
  *   keeps its RAM page but has no present PTE (Linux's _PAGE_PROTNONE).
@@ -54,7 +54,7 @@
  * whose invalidation is still in flight — its pages are not freed until it completes).
  */
 import { simError } from '../shared/errors.js';
-import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { FIRST_STAGE, type PteFormat } from '../shared/layout/pte-format.js';
 import { SZ_4K, hex } from '../shared/units.js';
 import type { FrameAllocator } from './frame-allocator.js';
 import { PageTable } from './page-table.js';
@@ -101,6 +101,8 @@ export interface MmOptions {
   ram?: SystemRam;
   /** Placement of mmaps without a usable hint. Default 'top-down'. */
   placement?: 'top-down' | 'bottom-up';
+  /** Format of the CPU page table: x86-64 (default) or AArch64 stage 1 (the SMMUv3 profile's CPUs). */
+  format?: PteFormat;
 }
 
 let nextStandaloneId = 1;
@@ -126,7 +128,7 @@ export class Mm {
     this.ram = opts.ram ?? new SystemRam();
     this.placement = opts.placement ?? 'top-down';
     // 4 KiB leaves only: VMAs are split at any page, so no large leaf could survive munmap.
-    this.pageTable = new PageTable(alloc, FIRST_STAGE, 4, SZ_4K);
+    this.pageTable = new PageTable(alloc, opts.format ?? FIRST_STAGE, 4, SZ_4K);
   }
 
   get state(): MmState {

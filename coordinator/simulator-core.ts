@@ -5,7 +5,13 @@
  */
 import type { HwCmd } from '../shared/layout/profile-codec.js';
 import type { ContextTables } from './context-tables.js';
-import type { IdSpace } from './id-space.js';
+import type { SmmuTables } from './smmu-tables.js';
+import type { AmdTables } from './amd-tables.js';
+import type { IdSpace, IdSpaceKind } from './id-space.js';
+import type { ProfileName } from '../shared/config.js';
+
+/** One IOMMU's device tables: VT-d root/context/PASID tables, SMMUv3 stream/CD tables, AMD DTE/GCR3. */
+export type DeviceTables = ContextTables | SmmuTables | AmdTables;
 import type { FrameAllocator } from './frame-allocator.js';
 import type { Device } from './topology.js';
 import type { FailNth } from './fail-nth.js';
@@ -16,8 +22,13 @@ export interface SimulatorCore {
   readonly frames: FrameAllocator;
   readonly failNth: FailNth;
   readonly clock: ModelledClock;
-  tables(iommu: number): ContextTables;
+  /** The hardware profile of every IOMMU. */
+  readonly profile: ProfileName;
+  tables(iommu: number): DeviceTables;
+  /** VT-d: the DID space of one IOMMU. */
   dids(iommu: number): IdSpace;
+  /** A system-wide tag space (SMMUv3 ASIDs, AMD domain ids: both global in Linux). */
+  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did' | 'smmu-vmid'>): IdSpace;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
   flush(iommu: number, descs: HwCmd[], kind: string): Promise<void>;
   /** Records a modelled latency in the simulator's metrics (and on sim.metrics$). */

@@ -4,7 +4,8 @@
  * arena size), and their resolution into one configuration per IOMMU.
  *
  * Models: nothing of the machine itself — what a user may ask for, and EINVAL (or
- * EOPNOTSUPP for a profile not modelled end to end) with the field named when it is wrong.
+ * EOPNOTSUPP for a combination not modelled: v5 semantics off VT-d) with the field named
+ * when it is wrong.
  * Does not model: scenario files (scenario/ validates those before they get here).
  */
 import { simError } from '../shared/errors.js';
@@ -43,8 +44,12 @@ export interface SimulatorOptions {
 export function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   const op = 'Simulator.start';
   if (typeof o !== 'object' || o === null) throw simError('EINVAL', op, 'bad-options', 'options object required');
-  if (o.profile !== undefined && o.profile !== 'vtd') {
-    throw simError('EOPNOTSUPP', op, 'profile-not-modelled', `profile '${o.profile}': only 'vtd' so far`);
+  if (o.profile !== undefined && o.profile !== 'vtd' && o.profile !== 'smmuv3' && o.profile !== 'amd') {
+    throw simError('EINVAL', op, 'bad-profile', `profile '${String(o.profile)}': expected 'vtd', 'smmuv3' or 'amd'`);
+  }
+  // The v5 API (aux domains, guest PASID-table bind, the ioasid allocator) is Intel's.
+  if (o.semantics === 'v5' && (o.profile ?? 'vtd') !== 'vtd') {
+    throw simError('EOPNOTSUPP', op, 'v5-vtd-only', `semantics 'v5' is modelled with the 'vtd' profile only`);
   }
   if (o.semantics !== undefined && o.semantics !== 'latest' && o.semantics !== 'v5') throw simError('EINVAL', op, 'bad-semantics', `semantics '${String(o.semantics)}'`);
   if (o.pasidPolicy !== undefined && o.pasidPolicy !== 'global' && o.pasidPolicy !== 'per-device') throw simError('EINVAL', op, 'bad-pasid-policy', String(o.pasidPolicy));
@@ -72,7 +77,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedIommuConfig[] {
   if (o.arenaBytes !== undefined && !(o.arenaBytes > 0)) throw simError('EINVAL', op, 'bad-arena-size', `arenaBytes: ${o.arenaBytes}`);
   if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0 && o.seed <= 0xffffffff)) throw simError('EINVAL', op, 'bad-seed', `seed: expected an integer 0..2^32-1, got ${String(o.seed)}`);
   try {
-    return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks, o.seed ?? 1));
+    return specs.map((s, i) => resolveIommuConfig(i, s, spinUs, !!o.testHooks, o.seed ?? 1, o.profile ?? 'vtd'));
   } catch (e) {
     throw simError('EINVAL', op, 'bad-iommu-config', (e as Error).message);
   }

@@ -15,7 +15,7 @@
  */
 import { Subject, filter, type Observable } from 'rxjs';
 import { SimError, simError } from '../shared/errors.js';
-import type { ResolvedIommuConfig } from '../shared/config.js';
+import type { ProfileName, ResolvedIommuConfig } from '../shared/config.js';
 import { ACCESS_CODE, type Access } from '../shared/layout/dma-request.js';
 import type { FaultReasonName } from '../shared/layout/fault-record.js';
 import type { FaultView, HwCmd } from '../shared/layout/profile-codec.js';
@@ -24,7 +24,10 @@ import { Doorbell } from '../shared/ring/doorbell.js';
 import type { WorkerStats } from '../shared/protocol.js';
 import { asU64 } from '../shared/units.js';
 import { ContextTables } from './context-tables.js';
-import { IdSpace } from './id-space.js';
+import { IdSpace, type IdSpaceKind } from './id-space.js';
+import { SmmuTables } from './smmu-tables.js';
+import { AmdTables } from './amd-tables.js';
+import type { DeviceTables } from './simulator-core.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
 import type { TrafficResult } from './traffic-slots.js';
@@ -152,8 +155,10 @@ export class Simulator implements SimulatorCore {
   readonly metrics$: Observable<MetricSample> = this.metricSubject.asObservable();
   /** Callers of settle() waiting for the simulation to come to rest. */
   private settleWaiters: (() => void)[] = [];
-  private readonly ctxTables: ContextTables[] = [];
+  private readonly deviceTables: DeviceTables[] = [];
   private readonly didAllocs: IdSpace[] = [];
+  private readonly globalIds = new Map<IdSpaceKind, IdSpace>();
+  readonly profile: ProfileName;
   private readonly bell = Doorbell.create();
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -163,6 +168,7 @@ export class Simulator implements SimulatorCore {
   private pumpDone: Promise<void> = Promise.resolve();
 
   private constructor(readonly options: SimulatorOptions, readonly configs: ResolvedIommuConfig[]) {
+    this.profile = configs[0].profile;
     this.frames = new FrameAllocator({
       maxBytes: options.arenaBytes,
       onChunk: (index, sab) => { for (const h of this.hosts) h.post({ type: 'arena-chunk', index, sab }); },
@@ -189,7 +195,7 @@ export class Simulator implements SimulatorCore {
     this.pageRequests$ = this.iopf.pageRequests$;
     this.pageRequests$.subscribe((group) => this.eventSubject.next({ type: 'page-request', group }));
     this.iopf.responses$.subscribe((r) => this.eventSubject.next({ type: 'page-response', ...r }));
-    this.mm = new MmRegistry(this.frames, { onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
+    this.mm = new MmRegistry(this.frames, { format: this.iommu.driver.pteFormat, onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
     this.iommufd = new Iommufd({
       iommu: this.iommu,
@@ -208,8 +214,10 @@ export class Simulator implements SimulatorCore {
       const threads = options.threads ?? configs.length;
       const bells = Array.from({ length: threads }, () => Doorbell.create());
       for (const cfg of configs) {
-        const tables = new ContextTables(sim.frames, 2 ** cfg.pasidBits);
-        sim.ctxTables.push(tables);
+        const pasids = 2 ** cfg.pasidBits;
+        const tables = cfg.profile === 'smmuv3' ? new SmmuTables(sim.frames, pasids)
+          : cfg.profile === 'amd' ? new AmdTables(sim.frames, pasids) : new ContextTables(sim.frames, pasids);
+        sim.deviceTables.push(tables);
         sim.didAllocs.push(new IdSpace('vtd-did'));
         sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, bells[cfg.index % threads], sim.handleEvents, sim.scheduler));
       }
@@ -238,8 +246,17 @@ export class Simulator implements SimulatorCore {
 
   // --- SimulatorCore ---
 
-  tables(iommu: number): ContextTables {
-    return this.ctxTables[iommu];
+  tables(iommu: number): DeviceTables {
+    return this.deviceTables[iommu];
+  }
+
+  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did' | 'smmu-vmid'>): IdSpace {
+    let s = this.globalIds.get(kind);
+    if (!s) {
+      s = new IdSpace(kind);
+      this.globalIds.set(kind, s);
+    }
+    return s;
   }
 
   dids(iommu: number): IdSpace {
@@ -324,7 +341,7 @@ export class Simulator implements SimulatorCore {
       if (r.pasid !== undefined && (!Number.isInteger(r.pasid) || r.pasid < 0 || r.pasid >= 1 << 20)) {
         throw simError('EINVAL', op, 'pasid-out-of-range', `requests[${i}].pasid: ${r.pasid}`);
       }
-      return { rid: who.rid, pasid: r.pasid ?? who.pasid ?? -1, access, priv: !!r.priv, addr: r.addr };
+      return { rid: who.rid, pasid: r.pasid ?? who.pasid ?? -1, access, priv: !!r.priv, addr: r.addr, pri: dev.pri };
     });
     await this.iommu.prepare(dev);
     await this.iommu.pollFlushQueues();
@@ -382,7 +399,7 @@ export class Simulator implements SimulatorCore {
     await this.iommu.prepare(dev);
     await this.iommu.pollFlushQueues();
     const r = await this.handles[dev.iommu].dmaTraffic(
-      { rid: who.rid, pasid: spec.pasid ?? who.pasid ?? -1, access, priv: !!spec.priv },
+      { rid: who.rid, pasid: spec.pasid ?? who.pasid ?? -1, access, priv: !!spec.priv, pri: dev.pri },
       { base: Number(base), count, footprint, pattern: pattern as TrafficPattern, seed, zipfS, timing: spec.timing !== false }, this.clock.now);
     this.clock.observe(r.endNs);
     for (const [ns, n] of r.latencies) this.metricsStore.recordMany('dma-translation', ns, n);

@@ -31,7 +31,7 @@ import type { Mm, MmNotifier } from './mm.js';
 import type { PasidAllocator } from './pasid-allocator.js';
 import type { SimulatorCore } from './simulator-core.js';
 import type { Device } from './topology.js';
-import type { VtdDriver } from './vtd-driver.js';
+import type { IommuDriver } from './iommu-driver.js';
 
 /** struct iommu_sva: one bond of an mm to a device's group at the mm's PASID. */
 export class SvaHandle {
@@ -57,7 +57,7 @@ export class Sva {
   constructor(
     private readonly core: SimulatorCore,
     private readonly api: IommuApi,
-    private readonly driver: VtdDriver,
+    private readonly driver: IommuDriver,
     private readonly pasids: PasidAllocator,
     private readonly newDomain: (mm: Mm, iommu: number) => Domain,
     private readonly v5?: { svaEnabled(dev: Device): boolean; bonds: Map<Device, number> },

@@ -6,6 +6,8 @@
  * testHooks.
  */
 import { simError } from '../shared/errors.js';
+import { SmmuTables } from './smmu-tables.js';
+import { AmdTables } from './amd-tables.js';
 import { FR, type FaultReasonName, faultReasonName } from '../shared/layout/fault-record.js';
 import { asU64 } from '../shared/units.js';
 import type { Perm, Simulator } from './simulator.js';
@@ -39,10 +41,22 @@ export class TestHooks {
     return this.sim.handle(iommu).request({ type: 'test', iommu, op: 'iotlb-entries' });
   }
 
-  /** The PASID-table entry memory holds for (dev, pasid). */
+  /**
+   * The per-PASID entry memory holds for (dev, pasid), decoded in the profile's format: the
+   * VT-d PASID-table entry, the SMMUv3 CD, the AMD GCR3 entry (undefined if no table covers it).
+   */
   pasidEntry(dev: Device, pasid: number) {
     this.check('test.pasidEntry');
-    return this.sim.tables(dev.iommu).readPasidEntry(dev.rid, pasid);
+    const t = this.sim.tables(dev.iommu);
+    if (t instanceof SmmuTables) return t.device(dev.rid) ? t.readCd(dev.rid, pasid) : undefined;
+    if (t instanceof AmdTables) return t.device(dev.rid) ? t.readGcr3(dev.rid, pasid) : undefined;
+    return t.readPasidEntry(dev.rid, pasid);
+  }
+
+  /** A system-wide tag space (SMMUv3 ASIDs, AMD domain ids), e.g. to fill it before an exhaustion test. */
+  idSpace(kind: 'smmu-asid' | 'amd-domain-id') {
+    this.check('test.idSpace');
+    return this.sim.idSpace(kind);
   }
 
   /**

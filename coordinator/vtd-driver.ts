@@ -26,14 +26,24 @@ import { Domain } from './domain.js';
 import { FLPT_DEFAULT_DID } from '../shared/layout/profile-widths.js';
 import { type CacheTag, pasidTeardown, rangeFlush } from './invalidation.js';
 import type { Device } from './topology.js';
-import type { SimulatorCore } from './simulator-core.js';
+import type { ContextTables } from './context-tables.js';
+import type { HwCmd } from '../shared/layout/profile-codec.js';
+import { IommuDriver } from './iommu-driver.js';
 
-export class VtdDriver {
-  constructor(private readonly core: SimulatorCore) {}
+export class VtdDriver extends IommuDriver<CacheTag> {
+  readonly pteFormat = FIRST_STAGE;
+
+  hasDevice(dev: Device): boolean {
+    return this.tables(dev.iommu).device(dev.rid) !== undefined;
+  }
+
+  private tables(iommu: number): ContextTables {
+    return this.core.tables(iommu) as ContextTables;
+  }
 
   /** Creates the device's context entry and PASID directory if it has none (may fail: ENOMEM). */
   probe(dev: Device): void {
-    const tables = this.core.tables(dev.iommu);
+    const tables = this.tables(dev.iommu);
     if (tables.device(dev.rid)) return;
     this.core.failNth.step('probe-device');
     tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
@@ -45,7 +55,7 @@ export class VtdDriver {
    */
   async setDevPasid(dev: Device, pasid: number, domain: Domain, old: Domain | undefined, op: string): Promise<void> {
     this.probe(dev);
-    const tables = this.core.tables(dev.iommu);
+    const tables = this.tables(dev.iommu);
     const did = this.getDid(domain, dev.iommu, op);
     try {
       this.core.failNth.step(op);
@@ -69,7 +79,7 @@ export class VtdDriver {
   /** Blocks (dev, pasid): clears its entry and flushes what `old` may have cached. Never fails. */
   async blockDevPasid(dev: Device, pasid: number, old: Domain | undefined): Promise<void> {
     if (old === undefined || old.type === 'blocked') return;
-    const tables = this.core.tables(dev.iommu);
+    const tables = this.tables(dev.iommu);
     const tag = this.tagFor(old, dev, pasid);
     tables.clearPasidEntry(dev.rid, pasid);
     old.attachments.delete(Domain.key(dev, pasid));
@@ -82,26 +92,11 @@ export class VtdDriver {
    * FPD set (intel_pasid_tear_down_entry with fault_ignore, at mm exit), then flushed.
    */
   async quietBlockDevPasid(dev: Device, pasid: number, old: Domain): Promise<void> {
-    const tables = this.core.tables(dev.iommu);
+    const tables = this.tables(dev.iommu);
     if (!tables.device(dev.rid)) return;
     const tag = this.tagFor(old, dev, pasid);
     tables.setPasidEntry(dev.rid, pasid, { ...PASID_ENTRY_ZERO, present: false, fpd: true });
     if (tag) await this.flushQuietly(dev.iommu, pasidTeardown(tag), 'mm-release');
-  }
-
-  /** Invalidates [start, end) of `domain` everywhere it may be cached; resolves when done. */
-  async flushRange(domain: Domain, start: bigint, end: bigint, kind: string): Promise<void> {
-    const t0 = this.core.clock.now;
-    await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, rangeFlush(tags, start, end), kind)));
-    // A nest parent's change reaches every nested domain above it.
-    const nestedTags = new Map<number, CacheTag[]>();
-    for (const child of domain.children) {
-      for (const [iommu, tags] of this.tagsByIommu(child)) nestedTags.set(iommu, [...(nestedTags.get(iommu) ?? []), ...tags]);
-    }
-    await Promise.all([...nestedTags].map(([iommu, tags]) => this.core.flush(iommu, nestedParentFlush(tags), `${kind}-nested`)));
-    // End to end over every IOMMU that may cache the domain: the strict unmap, the SVA munmap fan-out.
-    if (kind === 'unmap') this.core.recordLatency('unmap-strict', this.core.clock.now - t0);
-    else if (kind === 'sva-invalidate') this.core.recordLatency('sva-munmap', this.core.clock.now - t0);
   }
 
   /** A user's stage-1 invalidation of a nested domain: PASID-based IOTLB, then device TLBs. */
@@ -109,17 +104,14 @@ export class VtdDriver {
     await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, nestedUserFlush(tags, addr, npages), 'nested-invalidate')));
   }
 
-  /** Invalidates everything of `domain` (iommu_flush_iotlb_all). */
-  async flushAll(domain: Domain, kind: string): Promise<void> {
-    await this.flushRange(domain, 0n, 1n << 64n, kind);
-  }
-
   // --- internals ---
 
-  private async flushQuietly(iommu: number, descs: ReturnType<typeof pasidTeardown>, kind: string): Promise<void> {
-    // Detach and replace cannot fail once the entry is written; a dead worker is reported
-    // by the simulator itself.
-    await this.core.flush(iommu, descs, kind).catch(() => {});
+  protected rangeCmds(tags: CacheTag[], start: bigint, end: bigint): HwCmd[] {
+    return rangeFlush(tags, start, end);
+  }
+
+  protected override nestedParentCmds(tags: CacheTag[]): HwCmd[] {
+    return nestedParentFlush(tags);
   }
 
   private entryFor(domain: Domain, did: number): PasidEntry {
@@ -168,17 +160,5 @@ export class VtdDriver {
     if (did === undefined) return undefined;
     const pgtt = domain.type === 'identity' ? PGTT_PT : domain.nested ? PGTT_NESTED : domain.pt!.format === FIRST_STAGE ? PGTT_FL : PGTT_SL;
     return { did, rid: dev.rid, pasid, pgtt, ats: dev.ats };
-  }
-
-  private tagsByIommu(domain: Domain): Map<number, CacheTag[]> {
-    const m = new Map<number, CacheTag[]>();
-    for (const { dev, pasid } of domain.attachments.values()) {
-      const t = this.tagFor(domain, dev, pasid);
-      if (!t) continue;
-      const list = m.get(dev.iommu) ?? [];
-      list.push(t);
-      m.set(dev.iommu, list);
-    }
-    return m;
   }
 }

@@ -4,7 +4,8 @@
  *
  * Models: INVALIDATE_DEVTAB_ENTRY (the device's cached DTE and the GCR3 entries read
  * through it), INVALIDATE_IOMMU_PAGES (entries of a DomainID — with GN only those of one
- * PASID — over the S-bit range, INV_ALL_PAGES_ADDRESS for everything), INVALIDATE_IOTLB_
+ * PASID — over the S-bit range, INV_ALL_PAGES_ADDRESS for everything; with PDE the cached
+ * directory entries too, the GCR3 entry among them), INVALIDATE_IOTLB_
  * PAGES (a function's ATC, with GN per PASID), INVALIDATE_IOMMU_ALL, COMPLETE_PPR to the
  * device model (SUCCESS retries, INVALID refuses, FAILURE also stops the function's PRI)
  * and COMPLETION_WAIT, whose store (the low 32 bits of its data) is the completion Linux
@@ -63,6 +64,11 @@ export class AmdCommandExecutor implements CommandSet {
         t.psc.clear();
         const { vpn, pages } = pagesOf(c.addr, c.s);
         t.iotlb.invalidateRange(c.domainId, c.gn ? c.pasid : ANY_PASID_TAG, vpn, pages);
+        // PDE: the cached page-directory entries go too — the GCR3 walk included.
+        if (c.pde) {
+          if (c.gn) t.pasidCache.invalidatePasid(c.domainId, c.pasid);
+          else t.pasidCache.invalidateDomain(c.domainId);
+        }
         return costs.descriptorNs;
       }
       case 'inv-iotlb-pages': {

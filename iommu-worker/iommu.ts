@@ -21,7 +21,7 @@ import { PROG_CLOCK, PROG_HORIZON, PROG_SEQ, PROG_TIMER, PROG_VER, SEQ_DRAIN_POI
 import type { ArenaView } from '../shared/memory/arena.js';
 import type { SpscRing } from '../shared/ring/spsc-ring.js';
 import {
-  ACCESS_WRITE, reqAccess, reqAddrHi, reqAddrLo, reqBurstSlot, reqIsBurst, reqPasid, reqPriv, reqRid, reqTag, writeDmaResponse,
+  ACCESS_WRITE, reqAccess, reqPri, reqAddrHi, reqAddrLo, reqBurstSlot, reqIsBurst, reqPasid, reqPriv, reqRid, reqTag, writeDmaResponse,
 } from '../shared/layout/dma-request.js';
 import { Translator } from './translate.js';
 import { profileCodec } from '../shared/layout/profile-codec.js';
@@ -265,7 +265,7 @@ export class Iommu {
         // A device with PRI sends a page request instead of taking a page-table fault. That
         // may end an overflow and complete retried DMAs on the completion ring: publish what
         // this run wrote first, and end the run after it (the free-slot count is stale).
-        if (t.pageFault && t.pri) {
+        if (t.pageFault && t.pri && reqPri(u, at)) {
           if (written > 0) resp.publish(written);
           written = 0;
           const out = this.pageRequests.request({ tag: reqTag(u, at), rid, pasid, access, priv: reqPriv(u, at), addrLo: lo, addrHi: hi, fr: st } satisfies ParkedDma, this.clockNs);

@@ -51,8 +51,10 @@ export class SmmuCommandExecutor implements CommandSet {
     switch (c.type) {
       case 'cfgi-ste':
         t.psc.clear();
+        // An STE's invalidation takes the CDs cached through it along (LEAF only spares the
+        // L1 stream-table descriptor, which is not cached here).
         t.contextCache.invalidateDevice(c.sid, 0);
-        if (!c.leaf) t.pasidCache.invalidateDevice(c.sid);
+        t.pasidCache.invalidateDevice(c.sid);
         return costs.descriptorNs;
       case 'cfgi-ste-range':
         t.psc.clear();

@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Device, Simulator, isSimError } from '../coordinator/index.js';
+import { ContextTables } from '../coordinator/context-tables.js';
 import { PASID_MIXES, type PasidMix } from './pasid-mixes.js';
 
 type Policy = 'global' | 'per-device';
@@ -109,7 +110,8 @@ async function runPolicy(mix: PasidMix, policy: Policy): Promise<PolicyResult> {
     let pasidTableBytes = 0;
     let withTables = 0;
     for (const d of sim.topology.devices) {
-      const st = sim.tables(d.iommu).device(d.rid);
+      const tables = sim.tables(d.iommu);
+      const st = tables instanceof ContextTables ? tables.device(d.rid) : undefined;
       if (!st) continue;
       withTables++;
       pasidTableBytes += ((1 << st.dirOrder) + st.leafTables.size) * 4096;

@@ -29,6 +29,8 @@ export const DMA_REQ_FIELDS: FieldTable = [
   { name: 'access', word: 0, hi: 49, lo: 48 },
   { name: 'priv', word: 0, hi: 50, lo: 50 },
   { name: 'pasidValid', word: 0, hi: 51, lo: 51 },
+  /** The function's PRI is enabled: it sends a page request when the IOMMU cannot translate (bit 52 marks bursts). */
+  { name: 'pri', word: 0, hi: 53, lo: 53 },
   { name: 'pasid', word: 1, hi: 19, lo: 0 },
   { name: 'addr', word: 2, hi: 63, lo: 0 },
 ];
@@ -98,12 +100,13 @@ const REQ_PRIV = 1 << 18;
 const REQ_PV = 1 << 19;
 /** The request is a traffic burst (shared/layout/traffic.ts): word 3 holds its slot. */
 const REQ_BURST = 1 << 20;
+const REQ_PRI = 1 << 21;
 
 /** Writes a request at u32 index `at`; addr given as u32 halves. */
 export function writeDmaRequest(u32: Uint32Array, at: number, tag: number, rid: number, access: number, priv: boolean,
-  pasid: number, addrLo: number, addrHi: number): void {
+  pasid: number, addrLo: number, addrHi: number, pri = false): void {
   u32[at] = tag;
-  u32[at + 1] = (rid & 0xffff) | ((access & 3) << 16) | (priv ? REQ_PRIV : 0) | (pasid >= 0 ? REQ_PV : 0);
+  u32[at + 1] = (rid & 0xffff) | ((access & 3) << 16) | (priv ? REQ_PRIV : 0) | (pasid >= 0 ? REQ_PV : 0) | (pri ? REQ_PRI : 0);
   u32[at + 2] = pasid >= 0 ? pasid & 0xfffff : 0;
   u32[at + 3] = 0;
   u32[at + 4] = addrLo;
@@ -112,8 +115,8 @@ export function writeDmaRequest(u32: Uint32Array, at: number, tag: number, rid: 
 
 /** Writes a traffic-burst request (parameters in traffic slot `slot`). */
 export function writeBurstRequest(u32: Uint32Array, at: number, tag: number, rid: number, access: number, priv: boolean,
-  pasid: number, slot: number): void {
-  writeDmaRequest(u32, at, tag, rid, access, priv, pasid, 0, 0);
+  pasid: number, slot: number, pri = false): void {
+  writeDmaRequest(u32, at, tag, rid, access, priv, pasid, 0, 0, pri);
   u32[at + 1] |= REQ_BURST;
   u32[at + 3] = slot;
 }
@@ -124,6 +127,7 @@ export function reqTag(u32: Uint32Array, at: number): number { return u32[at]; }
 export function reqRid(u32: Uint32Array, at: number): number { return u32[at + 1] & 0xffff; }
 export function reqAccess(u32: Uint32Array, at: number): number { return (u32[at + 1] >>> 16) & 3; }
 export function reqPriv(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & REQ_PRIV) !== 0; }
+export function reqPri(u32: Uint32Array, at: number): boolean { return (u32[at + 1] & REQ_PRI) !== 0; }
 /** PASID of the request, or -1 without a PASID prefix. */
 export function reqPasid(u32: Uint32Array, at: number): number { return (u32[at + 1] & REQ_PV) !== 0 ? u32[at + 2] & 0xfffff : -1; }
 export function reqAddrLo(u32: Uint32Array, at: number): number { return u32[at + 4]; }

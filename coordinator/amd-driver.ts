@@ -1,0 +1,155 @@
+/**
+ * The AMD IOMMU driver side of attach and detach (drivers/iommu/amd/{iommu.c,pasid.c}) with
+ * v2 page tables (amd_iommu=pgtbl_v2): how a (device, PASID) gets a domain in hardware.
+ *
+ * Models: a paging domain takes a domain id from the global space when it is allocated
+ * (pdom_id_alloc; exhaustion ENOMEM, as the domain allocators return) and gives it back
+ * when freed; a device gets a GCR3 table and a domain id of its own when the driver first
+ * programs it (setup_gcr3_table; exhaustion ENOSPC), and the DTE is tagged with that id, so
+ * the IOTLB holds its translations under (device domain id, PASID). A PASID gets the
+ * domain's x86-64 table as its GCR3 entry; the RID uses GCR3[0] with GIOV set, or passes
+ * through with IR/IW set (identity), or is blocked (IR = IW = 0). A GCR3 change is flushed
+ * with INVALIDATE_IOMMU_PAGES (PDE, GN, all) for that PASID — the GCR3 walk is a cached
+ * directory entry — a DTE change with INVALIDATE_DEVTAB_ENTRY, and ATS devices' ATCs with
+ * INVALIDATE_IOTLB_PAGES (GN for PASIDs). Range flushes are INVALIDATE_IOMMU_PAGES with
+ * the S-bit range encoding per attachment (domain_flush_pages_v2), then the ATCs. At mm
+ * exit an SVA PASID's GCR3 entry is cleared (AMD has no per-PASID fault suppression). Each
+ * allocation and table write is a fail-nth step; a failure leaves nothing changed.
+ * Does not model: v1 (host) page tables and nested domains (EOPNOTSUPP at allocation),
+ * identity on a PASID (no set_dev_pasid for it: EOPNOTSUPP), interrupt remapping.
+ */
+import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { type AmdCmd, INV_ALL_PAGES_ADDRESS, encodeInvRange } from '../shared/layout/amd/commands.js';
+import { simError } from '../shared/errors.js';
+import type { HwCmd } from '../shared/layout/profile-codec.js';
+import { IommuDriver } from './iommu-driver.js';
+import type { Domain } from './domain.js';
+import type { Device } from './topology.js';
+import type { AmdTables } from './amd-tables.js';
+
+export interface AmdTag {
+  /** The device's own domain id (its DTE's, the IOTLB tag). */
+  domid: number;
+  devid: number;
+  pasid: number;
+  ats: boolean;
+}
+
+/** Invalidation-queue depth field of INVALIDATE_IOTLB_PAGES: the ATS queue depth Linux uses. */
+const MAX_PEND = 32;
+
+export class AmdDriver extends IommuDriver<AmdTag> {
+  readonly pteFormat = FIRST_STAGE;
+  private readonly pdomIds = new WeakMap<Domain, number>();
+
+  hasDevice(dev: Device): boolean {
+    return this.tables(dev.iommu).device(dev.rid) !== undefined;
+  }
+
+  probe(dev: Device): void {
+    const tables = this.tables(dev.iommu);
+    if (tables.device(dev.rid)) return;
+    this.core.failNth.step('probe-device');
+    const ids = this.core.idSpace('amd-domain-id');
+    const domid = ids.alloc('probe-device', 'gcr3-table');
+    try {
+      tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri }, domid);
+    } catch (e) {
+      ids.free(domid);
+      throw e;
+    }
+  }
+
+  override domainInit(domain: Domain, op: string): void {
+    if (domain.nested || domain.nestParent || (domain.pt !== undefined && domain.pt.format !== FIRST_STAGE)) {
+      throw simError('EOPNOTSUPP', op, 'amd-v1-not-modelled', 'host (v1) page tables and nested domains are not modelled on amd');
+    }
+    // SVA domains are made and dropped by the SVA layer; their id is not modelled.
+    if (domain.pt !== undefined && domain.type !== 'sva') this.pdomIds.set(domain, this.core.idSpace('amd-domain-id').alloc(op));
+  }
+
+  override domainFree(domain: Domain): void {
+    const id = this.pdomIds.get(domain);
+    if (id === undefined) return;
+    this.pdomIds.delete(domain);
+    this.core.idSpace('amd-domain-id').free(id);
+  }
+
+  async setDevPasid(dev: Device, pasid: number, domain: Domain, old: Domain | undefined, op: string): Promise<void> {
+    if (domain.type === 'identity' && pasid !== 0) {
+      throw simError('EOPNOTSUPP', op, 'identity-pasid', 'the AMD identity domain has no set_dev_pasid');
+    }
+    this.probe(dev);
+    const tables = this.tables(dev.iommu);
+    this.core.failNth.step(op);
+    if (domain.type !== 'identity') tables.reservePasidTable(dev.rid, pasid);
+    const cmds: AmdCmd[] = [];
+    if (domain.type === 'identity') {
+      tables.clearGcr3(dev.rid, 0);
+      tables.setRid(dev.rid, 'identity');
+    } else {
+      tables.setGcr3(dev.rid, pasid, domain.pt!.rootFrame);
+      if (pasid === 0) tables.setRid(dev.rid, 'translate');
+    }
+    if (pasid === 0) cmds.push({ type: 'inv-devtab-entry', deviceId: dev.rid });
+    cmds.push(...this.pasidFlush(dev, pasid));
+    domain.attachments.set(`${dev.iommu}:${dev.rid}:${pasid}`, { dev, pasid });
+    if (old !== undefined && old !== domain) old.attachments.delete(`${dev.iommu}:${dev.rid}:${pasid}`);
+    await this.flushQuietly(dev.iommu, cmds, old !== undefined && old !== domain ? 'replace' : 'attach');
+  }
+
+  async blockDevPasid(dev: Device, pasid: number, old: Domain | undefined): Promise<void> {
+    if (old === undefined || old.type === 'blocked') return;
+    const tables = this.tables(dev.iommu);
+    tables.clearGcr3(dev.rid, pasid);
+    const cmds: AmdCmd[] = [];
+    if (pasid === 0) {
+      tables.setRid(dev.rid, 'blocked');
+      cmds.push({ type: 'inv-devtab-entry', deviceId: dev.rid });
+    }
+    cmds.push(...this.pasidFlush(dev, pasid));
+    old.attachments.delete(`${dev.iommu}:${dev.rid}:${pasid}`);
+    await this.flushQuietly(dev.iommu, cmds, 'detach');
+  }
+
+  /** mm release: the PASID's GCR3 entry is cleared and flushed (its faults are still logged). */
+  async quietBlockDevPasid(dev: Device, pasid: number): Promise<void> {
+    const tables = this.tables(dev.iommu);
+    if (!tables.device(dev.rid)) return;
+    tables.clearGcr3(dev.rid, pasid);
+    await this.flushQuietly(dev.iommu, this.pasidFlush(dev, pasid), 'mm-release');
+  }
+
+  tagFor(domain: Domain, dev: Device, pasid: number): AmdTag | undefined {
+    if (domain.type === 'blocked' || domain.type === 'identity') return undefined;
+    const st = this.tables(dev.iommu).device(dev.rid);
+    return st === undefined ? undefined : { domid: st.domainId, devid: dev.rid, pasid, ats: dev.ats };
+  }
+
+  protected rangeCmds(tags: AmdTag[], start: bigint, end: bigint): HwCmd[] {
+    const r = end - start >= 1n << 57n ? { addr: INV_ALL_PAGES_ADDRESS, s: true } : encodeInvRange(start, end - start);
+    const out: AmdCmd[] = tags.map((t) => ({ type: 'inv-iommu-pages', pasid: t.pasid, domainId: t.domid, s: r.s, pde: false, gn: true, addr: r.addr }));
+    for (const t of tags) if (t.ats) out.push(iotlbInv(t.devid, t.pasid, r));
+    return out;
+  }
+
+  // --- internals ---
+
+  private tables(iommu: number): AmdTables {
+    return this.core.tables(iommu) as AmdTables;
+  }
+
+  /** Everything cached for (dev, pasid): IOMMU TLB and GCR3 walk (PDE), then the device's ATC. */
+  private pasidFlush(dev: Device, pasid: number): AmdCmd[] {
+    const st = this.tables(dev.iommu).device(dev.rid)!;
+    const all = { addr: INV_ALL_PAGES_ADDRESS, s: true };
+    const out: AmdCmd[] = [{ type: 'inv-iommu-pages', pasid, domainId: st.domainId, s: true, pde: true, gn: true, addr: all.addr }];
+    if (dev.ats) out.push(iotlbInv(dev.rid, pasid, all));
+    return out;
+  }
+}
+
+function iotlbInv(devid: number, pasid: number, r: { addr: bigint; s: boolean }): AmdCmd {
+  // The RID's translations sit in the ATC without a PASID: no GN for them.
+  return { type: 'inv-iotlb-pages', deviceId: devid, pasid: pasid === 0 ? 0 : pasid, maxPend: MAX_PEND, queueId: devid, s: r.s, gn: pasid !== 0, addr: r.addr };
+}
