@@ -202,6 +202,7 @@ export class Simulator implements SimulatorCore {
       checkOpen: (op) => this.checkOpen(op),
       checkDevice: (dev, op) => this.checkDevice(dev, op),
       iommuPasidBits: (i) => this.configs[i].pasidBits,
+      profile: this.profile,
       faults$: this.faults$,
       view: this.frames.view,
     }, this.frames);
@@ -268,9 +269,8 @@ export class Simulator implements SimulatorCore {
     const c = await this.handles[iommu].submit(descs, t0);
     this.clock.observe(c.modelledNs);
     // One qi_submit_sync, counted under its costliest descriptor as intel/perf.c counts a submission.
-    const inv: LatencyKind = descs.some((d) => d.type === 'device-tlb' || d.type === 'pasid-device-tlb') ? 'devtlb-inv'
-      : descs.some((d) => d.type === 'iotlb' || d.type === 'pasid-iotlb') ? 'iotlb-inv'
-        : descs.some((d) => d.type === 'pasid-cache') ? 'pasid-cache-inv' : 'context-cache-inv';
+    const cls = new Set(descs.map((d) => this.handles[iommu].codec.cacheClass(d)));
+    const inv: LatencyKind = cls.has('devtlb') ? 'devtlb-inv' : cls.has('iotlb') ? 'iotlb-inv' : cls.has('pasid-cache') ? 'pasid-cache-inv' : 'context-cache-inv';
     this.recordLatency(inv, c.modelledNs - t0);
     this.eventSubject.next({ type: 'invalidation-complete', iommu, kind, modelledNs: c.modelledNs - t0, hostNs: c.hostNs });
   }

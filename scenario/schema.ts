@@ -46,7 +46,7 @@ export const IommuOptionsSchema = z.strictObject({
 });
 
 const Hardware = z.strictObject({
-  profile: z.enum(['vtd', 'smmuv3', 'amd']).default('vtd').describe('hardware profile (only vtd is modelled so far: the others stop with EOPNOTSUPP)'),
+  profile: z.enum(['vtd', 'smmuv3', 'amd']).default('vtd').describe('hardware profile: VT-d scalable mode, Arm SMMUv3 or AMD (v2 page tables); v5 semantics need vtd'),
   iommus: int(1, 1024).default(1).describe('number of IOMMUs'),
   iommu: IommuOptionsSchema.default({}).describe('options applied to every IOMMU'),
 });

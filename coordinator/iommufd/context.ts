@@ -38,6 +38,8 @@ export interface IommufdDeps {
   checkOpen(op: string): void;
   checkDevice(dev: Device, op: string): void;
   iommuPasidBits(iommu: number): number;
+  /** The hardware profile (the hw-info data type follows it). */
+  profile: string;
   readonly faults$: Observable<FaultRecord>;
   /** Table memory, where guest page tables are written (GuestStage1). */
   readonly view: ArenaView;
@@ -274,7 +276,7 @@ export class IommufdContext {
     const a = checkArgs<typeof args>(args, ['devId', 'dataType', 'flags'], op);
     checkFlags(a.flags, [], op);
     const idev = this.objects.get<IommufdDevice>(checkId(a.devId, op, 'devId'), ['device'], op);
-    return hwInfo(idev.dev, this.deps.iommuPasidBits(idev.dev.iommu), a.dataType, op);
+    return hwInfo(idev.dev, this.deps.iommuPasidBits(idev.dev.iommu), a.dataType, op, this.deps.profile);
   }
 
   viommuAlloc(args: ViommuAllocArgs): { outViommuId: number } {

@@ -50,6 +50,9 @@ export interface FaultView {
   code: number;
 }
 
+/** Which cache a command invalidates, for the latency metrics (intel/perf.h's kinds, per profile). */
+export type CmdCacheClass = 'devtlb' | 'iotlb' | 'pasid-cache' | 'context-cache' | 'other';
+
 /** Page response codes, as the core speaks them (VT-d QI_RESP_* values). */
 export type ResponseCode = 0x0 | 0x1 | 0xf;
 
@@ -59,6 +62,8 @@ export interface ProfileCodec<Cmd extends HwCmd = HwCmd> {
   readonly faultBytes: number;
   readonly prqBytes: number;
   writeCmd(u32: Uint32Array, at: number, c: Cmd): void;
+  /** The cache a command invalidates. */
+  cacheClass(c: Cmd): CmdCacheClass;
   /** The completion command: stores `data` (32 bits) at `addr` when every earlier command is done. */
   waitCmd(addr: bigint, data: number): Cmd;
   /** The response to a page request group (`code`: RESP_SUCCESS / RESP_INVALID / RESP_FAILURE). */

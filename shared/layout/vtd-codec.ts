@@ -17,6 +17,8 @@ export const VTD_CODEC: ProfileCodec<InvDesc> = {
   faultBytes: FAULT_RECORD_BYTES,
   prqBytes: PAGE_REQUEST_BYTES,
   writeCmd: writeInvDesc,
+  cacheClass: (d) => (d.type === 'device-tlb' || d.type === 'pasid-device-tlb' ? 'devtlb' : d.type === 'iotlb' || d.type === 'pasid-iotlb' ? 'iotlb'
+    : d.type === 'pasid-cache' ? 'pasid-cache' : d.type === 'context-cache' ? 'context-cache' : 'other'),
   waitCmd: (addr, data) => ({ type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain: false, statusData: data, statusAddr: addr }),
   pageResponseCmd: (r) => ({
     type: 'page-group-response', pasidPresent: r.pasidPresent, pdp: false, responseCode: r.code, rid: r.rid,

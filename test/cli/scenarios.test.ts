@@ -60,6 +60,25 @@ describe('bundled scenarios', () => {
     for (const l of Object.values(r.modelled.invalidation ?? {})) expect(l.decades.reduce((a, b) => a + b, 0)).toBe(l.count);
   });
 
+  it('the hardware-profiles workload runs on each profile, the same on one thread as on one per IOMMU', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommu-sim-profiles-'));
+    const src = readFileSync(scenario('hardware-profiles.yaml'), 'utf8');
+    const seen = new Map<string, number>();
+    for (const profile of ['vtd', 'smmuv3', 'amd']) {
+      const file = join(dir, `${profile}.yaml`);
+      writeFileSync(file, src.replace('profile: smmuv3', `profile: ${profile}`));
+      const a = await runJson([file, '--short']);
+      const b = await runJson([file, '--short', '--threads', '1']);
+      expect(a.config.profile).toBe(profile);
+      expect(b.modelled).toEqual(a.modelled);
+      const pr = a.modelled.pageRequests!;
+      expect(pr.responses.success).toBe(pr.groups);
+      seen.set(profile, a.modelled.modelledNs);
+    }
+    // Different commands and records: the profiles do not all cost the same.
+    expect(new Set(seen.values()).size).toBeGreaterThan(1);
+  });
+
   it('a modelled-time budget stops a phase, and metrics: picks the reported groups', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'iommu-sim-budget-'));
     const file = join(dir, 'budget.yaml');

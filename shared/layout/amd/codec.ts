@@ -52,6 +52,9 @@ export const AMD_CODEC: ProfileCodec<AmdCmd> = {
   faultBytes: AMD_EVENT_BYTES,
   prqBytes: PPR_ENTRY_BYTES,
   writeCmd: writeAmdCmd,
+  // INVALIDATE_IOMMU_PAGES with PDE also drops the GCR3 walk: counted as the IOTLB flush it mostly is.
+  cacheClass: (c) => (c.type === 'inv-iotlb-pages' ? 'devtlb' : c.type === 'inv-iommu-pages' || c.type === 'inv-iommu-all' ? 'iotlb'
+    : c.type === 'inv-devtab-entry' ? 'context-cache' : 'other'),
   waitCmd: (addr, data) => ({ type: 'completion-wait', s: true, i: false, f: false, storeAddr: addr, storeData: BigInt(data >>> 0) }),
   pageResponseCmd: (r) => ({ type: 'complete-ppr', deviceId: r.rid, pasid: r.pasidPresent ? r.pasid : 0, gn: r.pasidPresent, tag: r.prgIndex, status: r.code }),
   faultOf(fr) {
