@@ -20,9 +20,10 @@ afterEach(async () => {
 
 const RW = { read: true, write: true } as const;
 
-async function run(seed: number, threads: number | undefined): Promise<unknown> {
+async function run(seed: number, threads: number | undefined, profile: 'vtd' | 'smmuv3' | 'amd' = 'vtd'): Promise<unknown> {
   const rng = new Rng(seed);
   const s = await Simulator.start({
+    profile,
     threads,
     topology: {
       iommus: [
@@ -88,17 +89,23 @@ async function run(seed: number, threads: number | undefined): Promise<unknown> 
 }
 
 describe('modelled results do not depend on the host', () => {
-  it('repeats the same results over runs and with threads: 3 (one per IOMMU), 1 and 2', async () => {
-    const first = await run(7, undefined);
-    expect(await run(7, undefined)).toEqual(first);
-    expect(await run(7, 1)).toEqual(first);
-    expect(await run(7, 2)).toEqual(first);
+  it.each(['vtd', 'smmuv3', 'amd'] as const)('%s: repeats the same results over runs and with threads: 3 (one per IOMMU), 1 and 2', async (profile) => {
+    const first = await run(7, undefined, profile);
+    expect(await run(7, undefined, profile)).toEqual(first);
+    expect(await run(7, 1, profile)).toEqual(first);
+    expect(await run(7, 2, profile)).toEqual(first);
     const f = first as { modelled: { iopf: { prqOverflows: number }; eventsLost: number } };
     expect(f.modelled.eventsLost + f.modelled.iopf.prqOverflows, 'the workload must overflow a queue for this test to cover it').toBeGreaterThan(0);
   });
 
   it('gives different results for a different seed (the comparison above can fail)', async () => {
     expect(await run(8, undefined)).not.toEqual(await run(7, undefined));
+  });
+
+  it('gives different results on different profiles (their commands and records differ)', async () => {
+    const vtd = await run(7, undefined, 'vtd');
+    expect(await run(7, undefined, 'smmuv3')).not.toEqual(vtd);
+    expect(await run(7, undefined, 'amd')).not.toEqual(vtd);
   });
 
   it('rejects a threads option outside 1..IOMMUs with EINVAL', async () => {

@@ -125,6 +125,24 @@ describe.each(PROFILES)('profile %s', (profile) => {
     expect(!r.ok && r.fault.recoverable).toBe(false);
   });
 
+  it('answers INVALID for a pending page request when its PASID is detached (after draining the page-request queue)', async () => {
+    const { sim, pri } = await start(profile);
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let called!: () => void;
+    const reached = new Promise<void>((r) => { called = r; });
+    const d = sim.iommu.domainAlloc('paging', { iopfHandler: async () => { called(); await held; return 'success'; } });
+    await sim.iommu.attachDevicePasid(d, pri, 4);
+    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read', pasid: 4 });
+    await reached;
+    await sim.iommu.detachDevicePasid(d, pri, 4);
+    const r = await dma;
+    expect(!r.ok && r.fault.recoverable).toBe(true);
+    release();
+    const st = (await sim.stats()).iommus[0];
+    expect(st.descriptors[{ vtd: 'page-group-response', smmuv3: 'pri-resp', amd: 'complete-ppr' }[profile]]).toBe(1);
+  });
+
   it('identity domains pass DMA through at the RID', async () => {
     const { sim, plain } = await start(profile);
     const id = sim.iommu.domainAlloc('identity');
