@@ -16,8 +16,8 @@ afterEach(async () => {
 
 const RW = { read: true, write: true } as const;
 
-async function oneDevice() {
-  sim = await Simulator.start({ topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0' }] } });
+async function oneDevice(profile: 'vtd' | 'smmuv3' | 'amd' = 'vtd') {
+  sim = await Simulator.start({ profile, topology: { iommus: 1, devices: [{ bdf: '0000:03:00.0' }] } });
   const dev = sim.topology.devices[0];
   const dom = sim.iommu.domainAlloc('paging');
   await sim.iommu.attachDevice(dom, dev);
@@ -25,9 +25,9 @@ async function oneDevice() {
   return { sim, dev, dom };
 }
 
-describe('calibration of the default vtd profile', () => {
+describe.each(['vtd', 'smmuv3', 'amd'] as const)('calibration of the %s profile (defaults of HARDWARE §3.5)', (profile) => {
   it('one IOTLB miss adds the configured walk penalty (280 ns by default), within 10 %', async () => {
-    const { sim, dev } = await oneDevice();
+    const { sim, dev } = await oneDevice(profile);
     await sim.dma(dev, { addr: 0n, access: 'read' }); // warms the context and PASID caches
     const issue = (at: number, r: { modelledNs: number }) => r.modelledNs - at;
     let t = sim.clock.now;
@@ -40,7 +40,8 @@ describe('calibration of the default vtd profile', () => {
   });
 
   it('a synchronous IOTLB invalidation with its wait costs 0.8 µs, within 10 %, and is counted as iotlb-inv', async () => {
-    const { sim, dom } = await oneDevice();
+    // VT-d: PASID-based IOTLB invalidation + wait; SMMUv3: TLBI_NH_VA + CMD_SYNC; AMD: INVALIDATE_IOMMU_PAGES + COMPLETION_WAIT.
+    const { sim, dom } = await oneDevice(profile);
     const samples: MetricSample[] = [];
     const sub = sim.metrics$.subscribe((m) => samples.push(m));
     const t0 = sim.clock.now;
