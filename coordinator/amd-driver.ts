@@ -40,6 +40,7 @@ const MAX_PEND = 32;
 
 export class AmdDriver extends IommuDriver<AmdTag> {
   readonly pteFormat = FIRST_STAGE;
+  readonly s2Format = undefined;
   private readonly pdomIds = new WeakMap<Domain, number>();
 
   hasDevice(dev: Device): boolean {

@@ -301,7 +301,7 @@ export class IommuApi {
     if (opts.nestParent && type !== 'paging') throw simError('EINVAL', op, 'nest-parent-not-paging', type);
     if (opts.nestParent && opts.stage === 'first') throw simError('EINVAL', op, 'nest-parent-first-stage');
     if (type === 'paging' || type === 'dma' || type === 'dma-fq') {
-      pt = new PageTable(this.core.frames, opts.stage === 'second' || opts.nestParent ? SECOND_STAGE : this.driver.pteFormat, 4, opts.pgsizeBitmap);
+      pt = new PageTable(this.core.frames, opts.stage === 'second' || opts.nestParent ? this.driver.s2Format ?? SECOND_STAGE : this.driver.pteFormat, 4, opts.pgsizeBitmap);
     }
     const domain = new Domain(this.nextDomainId++, type, pt, opts.dev?.iommu);
     domain.nestParent = !!opts.nestParent;

@@ -22,6 +22,8 @@ export abstract class IommuDriver<Tag = unknown> {
 
   /** Page-table format of paging domains and of the CPU's (SVA) tables on this profile. */
   abstract readonly pteFormat: PteFormat;
+  /** Format of stage-2 (second-stage, nest-parent) domains; undefined where not modelled. */
+  abstract readonly s2Format: PteFormat | undefined;
 
   /** The device has its tables programmed (the driver probed it). */
   abstract hasDevice(dev: Device): boolean;

@@ -27,8 +27,11 @@ export interface SimulatorCore {
   tables(iommu: number): DeviceTables;
   /** VT-d: the DID space of one IOMMU. */
   dids(iommu: number): IdSpace;
-  /** A system-wide tag space (SMMUv3 ASIDs, AMD domain ids: both global in Linux). */
-  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did' | 'smmu-vmid'>): IdSpace;
+  /**
+   * A tag space of the SMMUv3/AMD drivers, with Linux's scope: SMMUv3 ASIDs and AMD domain
+   * ids are system-wide (`iommu` ignored), SMMUv3 VMIDs per SMMU.
+   */
+  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did'>, iommu?: number): IdSpace;
   /** Queues descriptors plus a wait on one IOMMU; resolves when the wait completed. */
   flush(iommu: number, descs: HwCmd[], kind: string): Promise<void>;
   /** Records a modelled latency in the simulator's metrics (and on sim.metrics$). */

@@ -24,7 +24,7 @@ import { Doorbell } from '../shared/ring/doorbell.js';
 import type { WorkerStats } from '../shared/protocol.js';
 import { asU64 } from '../shared/units.js';
 import { ContextTables } from './context-tables.js';
-import { IdSpace, type IdSpaceKind } from './id-space.js';
+import { ID_SPACE_SPECS, IdSpace, type IdSpaceKind } from './id-space.js';
 import { SmmuTables } from './smmu-tables.js';
 import { AmdTables } from './amd-tables.js';
 import type { DeviceTables } from './simulator-core.js';
@@ -157,7 +157,7 @@ export class Simulator implements SimulatorCore {
   private settleWaiters: (() => void)[] = [];
   private readonly deviceTables: DeviceTables[] = [];
   private readonly didAllocs: IdSpace[] = [];
-  private readonly globalIds = new Map<IdSpaceKind, IdSpace>();
+  private readonly idSpaces = new Map<string, IdSpace>();
   readonly profile: ProfileName;
   private readonly bell = Doorbell.create();
   private closing: Promise<void> | undefined;
@@ -251,11 +251,12 @@ export class Simulator implements SimulatorCore {
     return this.deviceTables[iommu];
   }
 
-  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did' | 'smmu-vmid'>): IdSpace {
-    let s = this.globalIds.get(kind);
+  idSpace(kind: Exclude<IdSpaceKind, 'vtd-did'>, iommu = 0): IdSpace {
+    const key = ID_SPACE_SPECS[kind].scope === 'global' ? kind : `${kind}:${iommu}`;
+    let s = this.idSpaces.get(key);
     if (!s) {
       s = new IdSpace(kind);
-      this.globalIds.set(kind, s);
+      this.idSpaces.set(key, s);
     }
     return s;
   }

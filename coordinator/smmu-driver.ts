@@ -4,7 +4,12 @@
  *
  * Models: an S1 domain (AArch64 stage-1 table) gets an ASID from the global ASID space
  * on its first attachment and is bound to that SMMU (attaching it behind another SMMU is
- * EINVAL, as arm_smmu_attach_dev refuses); exhaustion is EBUSY (xa_alloc). A PASID/SSID
+ * EINVAL, as arm_smmu_attach_dev refuses); exhaustion is EBUSY (xa_alloc). An S2 domain
+ * (stage 'second' or a nest parent: AArch64 stage-2 table) gets a VMID from its SMMU's
+ * VMID space (ida_alloc_range from 1: exhaustion ENOSPC) and is attached to RIDs only: the
+ * STE becomes Config S2 with S2VMID/VTCR/S2TTB (arm_smmu_make_s2_domain_ste); a PASID
+ * attach of it is EINVAL, and a RID attach while SSIDs are in use EBUSY
+ * (arm_smmu_ssids_in_use). Its flushes are TLBI_S2_IPA ranges or TLBI_S12_VMALL. A PASID/SSID
  * gets the domain's CD (ASID, TTB0); the RID uses CD 0. The STE follows the RID and the
  * PASIDs in use: RID identity alone → bypass, RID blocked alone → abort, otherwise S1
  * with the CD table and S1DSS = bypass / terminate / SSID0 for a RID that is identity /
@@ -16,13 +21,13 @@
  * mm exit an SVA CD becomes the "quiet" CD (EPD0, R clear: faults not recorded) and its
  * ASID is flushed. Each allocation and table write is a fail-nth step; a failure leaves
  * nothing changed.
- * Does not model: stage-2 and nested domains (VMIDs; EOPNOTSUPP at allocation), identity
+ * Does not model: nested domains (vSMMU; EOPNOTSUPP at allocation), identity
  * on a PASID (the SMMUv3 identity domain has no set_dev_pasid: EOPNOTSUPP), stall mode,
- * the ASID kept until domain free (released here with the domain's last attachment, so a
- * re-attached domain may get another ASID), hitless STE update sequences (the worker
+ * the ASID/VMID kept until domain free (released here with the domain's last attachment,
+ * so a re-attached domain may get another), hitless STE update sequences (the worker
  * reads whole entries).
  */
-import { ARM64_S1 } from '../shared/layout/pte-format.js';
+import { ARM64_S1, ARM64_S2 } from '../shared/layout/pte-format.js';
 import { ATC_INV_SIZE_ALL, type SmmuCmd, tlbiRangeChunks, tlbiTg } from '../shared/layout/smmuv3/commands.js';
 import { simError } from '../shared/errors.js';
 import type { HwCmd } from '../shared/layout/profile-codec.js';
@@ -33,21 +38,26 @@ import type { Device } from './topology.js';
 import type { SmmuTables, SteConfig } from './smmu-tables.js';
 
 export interface SmmuTag {
+  /** ASID of a stage-1 domain, or VMID of a stage-2 one. */
   asid: number;
+  stage2: boolean;
   sid: number;
   ssid: number;
   ats: boolean;
 }
 
-interface AsidRef {
+/** A domain's tag (ASID or VMID), the SMMU it is bound to, and its attachments there. */
+interface TagRef {
   iommu: number;
-  asid: number;
+  id: number;
   refs: number;
 }
 
 /** What a device's RID is attached to, and which PASIDs are in use (the STE depends on both). */
 interface MasterState {
-  rid: 'blocked' | 'identity' | 'paging';
+  rid: 'blocked' | 'identity' | 'paging' | 'stage2';
+  /** The RID's stage-2 domain: its VMID and table. */
+  s2?: { vmid: number; ttbFrame: number; levels: 3 | 4 };
   pasids: Set<number>;
 }
 
@@ -56,7 +66,8 @@ const WHOLE_SPACE = 1n << 48n;
 
 export class SmmuDriver extends IommuDriver<SmmuTag> {
   readonly pteFormat = ARM64_S1;
-  private readonly asids = new WeakMap<Domain, AsidRef>();
+  readonly s2Format = ARM64_S2;
+  private readonly tags = new WeakMap<Domain, TagRef>();
   private readonly masters = new Map<string, MasterState>();
 
   hasDevice(dev: Device): boolean {
@@ -71,8 +82,9 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
   }
 
   override domainInit(domain: Domain, op: string): void {
-    if (domain.nested || domain.nestParent || (domain.pt !== undefined && domain.pt.format !== ARM64_S1)) {
-      throw simError('EOPNOTSUPP', op, 'smmu-stage2-not-modelled', 'stage-2 and nested domains are not modelled on smmuv3');
+    if (domain.nested) throw simError('EOPNOTSUPP', op, 'smmu-nested-not-modelled', 'nested domains (vSMMU) are not modelled on smmuv3');
+    if (domain.pt !== undefined && domain.pt.format !== ARM64_S1 && domain.pt.format !== ARM64_S2) {
+      throw simError('EOPNOTSUPP', op, 'smmu-format', `${domain.pt.format.name} tables are not an SMMUv3 format`);
     }
   }
 
@@ -80,28 +92,37 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
     if (domain.type === 'identity' && pasid !== 0) {
       throw simError('EOPNOTSUPP', op, 'identity-pasid', 'the SMMUv3 identity domain has no set_dev_pasid');
     }
-    const ref = this.asids.get(domain);
+    const s2 = isStage2(domain);
+    const m = this.master(dev);
+    if (s2 && pasid !== 0) throw simError('EINVAL', op, 's2-pasid', 'a stage-2 domain cannot be attached to a PASID');
+    if (s2 && m.pasids.size > 0) throw simError('EBUSY', op, 'ssids-in-use', `${dev.bdf} has PASIDs attached: its STE cannot become stage 2`);
+    // arm_smmu_attach_prepare: a PASID needs the CD table in the STE, or a RID that is identity/blocked.
+    if (!s2 && pasid !== 0 && m.rid === 'stage2') throw simError('EINVAL', op, 'rid-stage2', `${dev.bdf}'s RID is attached to a stage-2 domain`);
+    const ref = this.tags.get(domain);
     if (domain.type !== 'identity' && ref !== undefined && ref.iommu !== dev.iommu) {
       throw simError('EINVAL', op, 'other-smmu', `domain ${domain.id} is bound to SMMU ${ref.iommu}, device ${dev.bdf} is behind SMMU ${dev.iommu}`);
     }
     this.probe(dev);
     const tables = this.tables(dev.iommu);
-    const asid = domain.type === 'identity' ? 0 : this.getAsid(domain, dev.iommu, op);
+    const tag = domain.type === 'identity' ? 0 : this.getTag(domain, dev.iommu, op);
     try {
       this.core.failNth.step(op);
-      if (domain.type !== 'identity') tables.reservePasidTable(dev.rid, pasid);
+      if (domain.type !== 'identity' && !s2) tables.reservePasidTable(dev.rid, pasid);
     } catch (e) {
-      if (domain.type !== 'identity') this.putAsid(domain);
+      if (domain.type !== 'identity') this.putTag(domain);
       throw e;
     }
     const oldTag = old !== undefined ? this.tagFor(old, dev, pasid) : undefined;
-    const m = this.master(dev);
     const steBefore = this.steFor(m);
-    if (pasid === 0) m.rid = domain.type === 'identity' ? 'identity' : 'paging';
-    else m.pasids.add(pasid);
+    if (pasid === 0) {
+      m.rid = domain.type === 'identity' ? 'identity' : s2 ? 'stage2' : 'paging';
+      m.s2 = s2 ? { vmid: tag, ttbFrame: domain.pt!.rootFrame, levels: domain.pt!.levels as 3 | 4 } : undefined;
+    } else {
+      m.pasids.add(pasid);
+    }
     const cmds: SmmuCmd[] = [];
-    if (domain.type !== 'identity') {
-      tables.setCd(dev.rid, pasid, { asid, ttbFrame: domain.pt!.rootFrame, levels: domain.pt!.levels as 3 | 4 });
+    if (domain.type !== 'identity' && !s2) {
+      tables.setCd(dev.rid, pasid, { asid: tag, ttbFrame: domain.pt!.rootFrame, levels: domain.pt!.levels as 3 | 4 });
       cmds.push({ type: 'cfgi-cd', sid: dev.rid, ssid: pasid, leaf: true });
     } else {
       tables.clearCd(dev.rid, 0);
@@ -112,11 +133,10 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
     if (old !== undefined && old !== domain) {
       old.attachments.delete(`${dev.iommu}:${dev.rid}:${pasid}`);
       if (oldTag?.ats || (old.type === 'identity' && dev.ats)) cmds.push(atcInvAll(dev.rid, pasid));
-      const released = this.putAsid(old);
-      if (released !== undefined) cmds.push({ type: 'tlbi-nh-asid', vmid: 0, asid: released });
+      cmds.push(...this.release(old));
       await this.flushQuietly(dev.iommu, cmds, 'replace');
     } else {
-      if (old === domain && domain.type !== 'identity') this.putAsid(domain); // the same domain again: keep one reference
+      if (old === domain && domain.type !== 'identity') this.putTag(domain); // the same domain again: keep one reference
       await this.flushQuietly(dev.iommu, cmds, 'attach');
     }
   }
@@ -132,43 +152,48 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
     const cmds: SmmuCmd[] = [{ type: 'cfgi-cd', sid: dev.rid, ssid: pasid, leaf: true }];
     this.writeSte(dev, m, steBefore, cmds);
     old.attachments.delete(`${dev.iommu}:${dev.rid}:${pasid}`);
+    if (pasid === 0) m.s2 = undefined;
     if (dev.ats) cmds.push(atcInvAll(dev.rid, pasid));
-    const released = this.putAsid(old);
-    if (released !== undefined) cmds.push({ type: 'tlbi-nh-asid', vmid: 0, asid: released });
+    cmds.push(...this.release(old));
     await this.flushQuietly(dev.iommu, cmds, 'detach');
   }
 
   /** mm release: the CD becomes the quiet CD (EPD0, R = 0), then the ASID and the ATC are flushed. */
   async quietBlockDevPasid(dev: Device, pasid: number, old: Domain): Promise<void> {
     const tables = this.tables(dev.iommu);
-    const ref = this.asids.get(old);
+    const ref = this.tags.get(old);
     if (!tables.device(dev.rid) || ref === undefined) return;
-    tables.setCd(dev.rid, pasid, { asid: ref.asid, ttbFrame: 0, levels: 4, epd0: true, record: false });
-    const cmds: SmmuCmd[] = [{ type: 'cfgi-cd', sid: dev.rid, ssid: pasid, leaf: true }, { type: 'tlbi-nh-asid', vmid: 0, asid: ref.asid }];
+    tables.setCd(dev.rid, pasid, { asid: ref.id, ttbFrame: 0, levels: 4, epd0: true, record: false });
+    const cmds: SmmuCmd[] = [{ type: 'cfgi-cd', sid: dev.rid, ssid: pasid, leaf: true }, { type: 'tlbi-nh-asid', vmid: 0, asid: ref.id }];
     if (dev.ats) cmds.push(atcInvAll(dev.rid, pasid));
     await this.flushQuietly(dev.iommu, cmds, 'mm-release');
   }
 
   tagFor(domain: Domain, dev: Device, pasid: number): SmmuTag | undefined {
     if (domain.type === 'blocked' || domain.type === 'identity') return undefined;
-    const ref = this.asids.get(domain);
-    if (ref === undefined) return undefined;
-    return { asid: ref.asid, sid: dev.rid, ssid: pasid, ats: dev.ats };
+    const ref = this.tags.get(domain);
+    if (ref === undefined || ref.refs === 0) return undefined;
+    return { asid: ref.id, stage2: isStage2(domain), sid: dev.rid, ssid: pasid, ats: dev.ats };
   }
 
   protected rangeCmds(tags: SmmuTag[], start: bigint, end: bigint): HwCmd[] {
     const out: SmmuCmd[] = [];
     const whole = end - start >= WHOLE_SPACE;
-    for (const asid of new Set(tags.map((t) => t.asid))) {
+    const seen = new Set<string>();
+    for (const t of tags) {
+      const key = `${t.stage2}:${t.asid}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       if (whole) {
-        out.push({ type: 'tlbi-nh-asid', vmid: 0, asid });
+        out.push(t.stage2 ? { type: 'tlbi-s12-vmall', vmid: t.asid } : { type: 'tlbi-nh-asid', vmid: 0, asid: t.asid });
         continue;
       }
       // Range invalidation (IDR3.RIL): chunks of (NUM + 1) × 2^SCALE pages from the start.
       let addr = start & ~0xfffn;
       const pages = ((end - 1n) >> 12n) - (start >> 12n) + 1n;
       for (const c of tlbiRangeChunks(pages)) {
-        out.push({ type: 'tlbi-nh-va', vmid: 0, asid, num: c.num, scale: c.scale, leaf: false, ttl: 0, tg: tlbiTg(12), addr });
+        const range = { num: c.num, scale: c.scale, leaf: false, ttl: 0, tg: tlbiTg(12), addr };
+        out.push(t.stage2 ? { type: 'tlbi-s2-ipa', vmid: t.asid, ...range } : { type: 'tlbi-nh-va', vmid: 0, asid: t.asid, ...range });
         addr += c.pages << 12n;
       }
     }
@@ -197,6 +222,7 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
   }
 
   private steFor(m: MasterState): SteConfig {
+    if (m.rid === 'stage2' && m.s2) return { config: 's2', s1dss: 'terminate', s2: m.s2 };
     if (m.pasids.size === 0) {
       if (m.rid === 'identity') return { config: 'bypass', s1dss: 'terminate' };
       if (m.rid === 'blocked') return { config: 'abort', s1dss: 'terminate' };
@@ -208,31 +234,49 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
   private writeSte(dev: Device, m: MasterState, before: SteConfig, cmds: SmmuCmd[]): void {
     const after = this.steFor(m);
     const written = this.tables(dev.iommu).readSte(dev.rid);
-    if (after.config === before.config && after.s1dss === before.s1dss && written !== undefined && written.config !== 0) return;
+    const sameS2 = after.s2?.vmid === before.s2?.vmid && after.s2?.ttbFrame === before.s2?.ttbFrame;
+    if (after.config === before.config && after.s1dss === before.s1dss && sameS2 && written !== undefined && written.config !== 0) return;
     this.tables(dev.iommu).setSte(dev.rid, after);
     cmds.unshift({ type: 'cfgi-ste', sid: dev.rid, leaf: true });
   }
 
-  private getAsid(domain: Domain, iommu: number, op: string): number {
-    const ref = this.asids.get(domain);
+  /** Takes a reference on the domain's ASID (stage 1) or its SMMU's VMID (stage 2), allocating it first. */
+  private getTag(domain: Domain, iommu: number, op: string): number {
+    const ref = this.tags.get(domain);
     if (ref !== undefined && ref.refs > 0) {
       ref.refs++;
-      return ref.asid;
+      return ref.id;
     }
     this.core.failNth.step(op);
-    const asid = this.core.idSpace('smmu-asid').alloc(op);
-    this.asids.set(domain, { iommu, asid, refs: 1 });
-    return asid;
+    const id = this.space(domain, iommu).alloc(op);
+    this.tags.set(domain, { iommu, id, refs: 1 });
+    return id;
   }
 
-  /** Drops one reference; returns the ASID when it was released (its TLB entries must go). */
-  private putAsid(domain: Domain): number | undefined {
-    const ref = this.asids.get(domain);
+  /** Drops one reference; returns the tag when it was released. */
+  private putTag(domain: Domain): number | undefined {
+    const ref = this.tags.get(domain);
     if (ref === undefined || ref.refs === 0) return undefined;
     if (--ref.refs > 0) return undefined;
-    this.core.idSpace('smmu-asid').free(ref.asid);
-    return ref.asid;
+    this.space(domain, ref.iommu).free(ref.id);
+    return ref.id;
   }
+
+  /** Drops a reference of a detached domain; a released tag's TLB entries are flushed. */
+  private release(domain: Domain): SmmuCmd[] {
+    if (domain.type === 'identity' || domain.type === 'blocked') return [];
+    const id = this.putTag(domain);
+    if (id === undefined) return [];
+    return [isStage2(domain) ? { type: 'tlbi-s12-vmall', vmid: id } : { type: 'tlbi-nh-asid', vmid: 0, asid: id }];
+  }
+
+  private space(domain: Domain, iommu: number) {
+    return isStage2(domain) ? this.core.idSpace('smmu-vmid', iommu) : this.core.idSpace('smmu-asid');
+  }
+}
+
+function isStage2(domain: Domain): boolean {
+  return domain.pt?.format === ARM64_S2;
 }
 
 function atcInvAll(sid: number, ssid: number): SmmuCmd {

@@ -29,7 +29,7 @@ import { clearPresentWord, readWords, writeWords } from '../shared/bits.js';
 import { ArenaView, FRAME_BYTES, frameToAddr } from '../shared/memory/arena.js';
 import {
   EATS_ABT, EATS_TRANS, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_64K_L2, S1FMT_LINEAR, STE_BYTES, STE_CFG_ABORT,
-  STE_CFG_BYPASS, STE_CFG_S1_TRANS, STE_L1_DESC_BYTES, STE_WORDS, STE_ZERO, STRTAB_SPLIT, STRW_NSEL1, TG0_4K, type Ste,
+  STE_CFG_BYPASS, STE_CFG_S1_TRANS, STE_CFG_S2_TRANS, STE_L1_DESC_BYTES, STE_WORDS, STE_ZERO, STRTAB_SPLIT, STRW_NSEL1, TG0_4K, type Ste,
   decodeSte, encodeSte, encodeSteL1Desc, steIndex2l,
 } from '../shared/layout/smmuv3/ste.js';
 import {
@@ -65,12 +65,14 @@ export interface SmmuDeviceState {
   leafTables: Map<number, number>;
 }
 
-export type SteConfigName = 'abort' | 'bypass' | 's1';
+export type SteConfigName = 'abort' | 'bypass' | 's1' | 's2';
 export type S1dssName = 'terminate' | 'bypass' | 'ssid0';
 
 export interface SteConfig {
   config: SteConfigName;
   s1dss: S1dssName;
+  /** Config 's2': the stage-2 table, its VMID (arm_smmu_make_s2_domain_ste). */
+  s2?: { vmid: number; ttbFrame: number; levels: 3 | 4 };
 }
 
 export interface CdConfig {
@@ -84,7 +86,7 @@ export interface CdConfig {
   record?: boolean;
 }
 
-const CONFIG: Record<SteConfigName, number> = { abort: STE_CFG_ABORT, bypass: STE_CFG_BYPASS, s1: STE_CFG_S1_TRANS };
+const CONFIG: Record<SteConfigName, number> = { abort: STE_CFG_ABORT, bypass: STE_CFG_BYPASS, s1: STE_CFG_S1_TRANS, s2: STE_CFG_S2_TRANS };
 const S1DSS: Record<S1dssName, number> = { terminate: S1DSS_TERMINATE, bypass: S1DSS_BYPASS, ssid0: S1DSS_SSID0 };
 
 function orderFor(bytes: number): number {
@@ -151,12 +153,26 @@ export class SmmuTables {
     return st;
   }
 
-  /** Rewrites the STE's Config and S1DSS (DW1 first, DW0 — with V — last). */
+  /**
+   * Rewrites the STE's Config and S1DSS (DW1 first, DW0 — with V — last); for Config S2 also
+   * the stage-2 words: VMID and VTCR (T0SZ/SL0 for 4 or 3 levels, 4 KiB granule, 48-bit PS,
+   * AArch64, write-back inner-shareable walks, S2R) in DW2, S2TTB in DW3.
+   */
   setSte(sid: number, cfg: SteConfig): void {
     const [chunk, at] = this.steAt(sid, 'setSte');
     const ste = decodeSte(readWords(chunk, at, STE_WORDS));
     ste.config = CONFIG[cfg.config];
     ste.s1dss = S1DSS[cfg.s1dss];
+    if (cfg.config === 's2') {
+      const s2 = cfg.s2;
+      if (!s2) throw new RangeError(`setSte(${sid}): Config S2 needs its stage-2 table and VMID`);
+      Object.assign(ste, {
+        s2vmid: s2.vmid, s2t0sz: s2.levels === 4 ? 16 : 25, s2sl0: s2.levels === 4 ? 2 : 1, s2ir0: 1, s2or0: 1, s2sh0: 3, s2tg: TG0_4K,
+        s2ps: CD_IPS_48BIT, s2aa64: true, s2r: true, s2ttb: frameToAddr(s2.ttbFrame),
+      });
+      writeWords(chunk, at, encodeSte(ste).slice(0, 4));
+      return;
+    }
     writeWords(chunk, at, encodeSte(ste).slice(0, 2));
   }
 

@@ -53,10 +53,13 @@ export class TestHooks {
     return t.readPasidEntry(dev.rid, pasid);
   }
 
-  /** A system-wide tag space (SMMUv3 ASIDs, AMD domain ids), e.g. to fill it before an exhaustion test. */
-  idSpace(kind: 'smmu-asid' | 'amd-domain-id') {
+  /**
+   * A driver's tag space (SMMUv3 ASIDs and AMD domain ids: system-wide; SMMUv3 VMIDs: of
+   * SMMU `iommu`), e.g. to fill it before an exhaustion test.
+   */
+  idSpace(kind: 'smmu-asid' | 'smmu-vmid' | 'amd-domain-id', iommu = 0) {
     this.check('test.idSpace');
-    return this.sim.idSpace(kind);
+    return this.sim.idSpace(kind, iommu);
   }
 
   /**

@@ -52,8 +52,10 @@ export class TimeSync {
     for (let i = 0; i < hs.length; i++) {
       const p = prog[i];
       this.seen[i] = p.seq;
+      // An instance's next output is no earlier than its next event: a timer, or the start of
+      // its next input (no earlier than that input's stamp nor than the instance's clock).
       const busy = p.seq !== hs[i].accepted;
-      const s = busy ? Math.min(p.clock, p.timer) : p.timer;
+      const s = busy ? Math.min(Math.max(p.clock, hs[i].earliestUnserved(p.seq)), p.timer) : p.timer;
       if (s < safe) safe = s;
     }
     const next = this.scheduler.nextTime;
@@ -61,8 +63,9 @@ export class TimeSync {
     if (horizon !== Infinity) {
       if (horizon > this.clock.now) this.clock.now = horizon;
       for (let i = 0; i < hs.length; i++) {
-        // An instance may run its internal events only up to its own earliest unserved input.
-        hs[i].setHorizon(Math.min(this.clock.now, hs[i].earliestUnserved(prog[i].seq)));
+        // An instance may run its internal events only up to the start of its earliest
+        // unserved input: no earlier than that input's stamp nor than the instance's clock.
+        hs[i].setHorizon(Math.min(this.clock.now, Math.max(prog[i].clock, hs[i].earliestUnserved(prog[i].seq))));
         if (prog[i].timer <= this.clock.now) hs[i].workerBell.ring();
       }
     }

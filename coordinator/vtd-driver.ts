@@ -20,7 +20,7 @@
  */
 import { PASID_ENTRY_ZERO, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, AW_39_3LEVEL, AW_48_4LEVEL, AW_57_5LEVEL, FLPM_4LEVEL, FLPM_5LEVEL, type PasidEntry } from '../shared/layout/pasid-entry.js';
 import { nestedParentFlush, nestedUserFlush } from './nested-flush.js';
-import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import { frameToAddr } from '../shared/memory/arena.js';
 import { Domain } from './domain.js';
 import { FLPT_DEFAULT_DID } from '../shared/layout/profile-widths.js';
@@ -32,6 +32,7 @@ import { IommuDriver } from './iommu-driver.js';
 
 export class VtdDriver extends IommuDriver<CacheTag> {
   readonly pteFormat = FIRST_STAGE;
+  readonly s2Format = SECOND_STAGE;
 
   hasDevice(dev: Device): boolean {
     return this.tables(dev.iommu).device(dev.rid) !== undefined;

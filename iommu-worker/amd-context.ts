@@ -32,7 +32,7 @@ import {
 import { GCR3_ENTRIES_PER_LEVEL, GCR3_ENTRY_BYTES, gcr3Index } from '../shared/layout/amd/gcr3.js';
 import { PGTT_FL, PGTT_PT } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
-import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
 
 // DeviceContext.aux: the DTE bits readPasid() needs.
@@ -94,7 +94,7 @@ export class AmdContextReader implements ContextReader {
       // Mode 0 with IR=IW=1: untranslated, cached under the DomainID without a PASID tag.
       return {
         fpd: ctx.fpd, pgtt: PGTT_PT, did: ctx.tagBase, pasidTagged: false, sre: true, fsFormat: FIRST_STAGE,
-        fsRootFrame: 0, fsLevels: 0, ssRootFrame: 0, ssLevels: 0,
+        fsRootFrame: 0, fsLevels: 0, ssFormat: SECOND_STAGE, ssRootFrame: 0, ssLevels: 0,
       };
     }
     if (!ctx.paside) return this.fail(FR.PASID_DISABLED, ctx.fpd);
@@ -116,7 +116,7 @@ export class AmdContextReader implements ContextReader {
       // mappings, so supervisor requests are allowed; PASIDs > 0 carry SVA (user) address
       // spaces, where Linux does not support privileged requests.
       fpd: ctx.fpd, pgtt: PGTT_FL, did: ctx.tagBase, pasidTagged: true, sre: pasid === 0, fsFormat: FIRST_STAGE,
-      fsRootFrame: frame, fsLevels: (ctx.aux & AMD_AUX_GUEST_5LEVEL) !== 0 ? 5 : 4, ssRootFrame: 0, ssLevels: 0,
+      fsRootFrame: frame, fsLevels: (ctx.aux & AMD_AUX_GUEST_5LEVEL) !== 0 ? 5 : 4, ssFormat: SECOND_STAGE, ssRootFrame: 0, ssLevels: 0,
     };
   }
 

@@ -54,6 +54,8 @@ export interface PasidContext {
   fsFormat: PteFormat;
   fsRootFrame: number;
   fsLevels: number;
+  /** Format of the second-stage table (VT-d second stage; AArch64 stage 2 for SMMUv3). */
+  ssFormat: PteFormat;
   ssRootFrame: number;
   ssLevels: number;
 }

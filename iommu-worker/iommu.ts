@@ -7,9 +7,9 @@
  * number carried beside each ring entry) — so the modelled results are the same whatever
  * the host threads do. Each input starts at max(clock, its stamp) and advances the clock
  * by its modelled cost. Internal events (the end of a queue overflow, when the driver
- * clears it and devices retry) wait on a timer that runs when the coordinator's horizon
- * (no input stamped earlier will come) or the next input's stamp reaches it; timers run
- * before inputs of the same time. After each run of inputs the instance publishes its
+ * clears it and devices retry) wait on a timer that runs once the coordinator's horizon
+ * has reached it (no input stamped earlier will come, and the coordinator has done what
+ * it does before it), before any input that starts at or after it. After each run of inputs the instance publishes its
  * progress (last input served, clock, next timer) for the coordinator's conservative
  * synchronisation. A DMA that page-faults on a PRI device waits on its page request; the
  * response command retries or fails it.
@@ -120,6 +120,10 @@ export class Iommu {
     while (n < BATCH) {
       const c = cmd.available();
       const d = dma.available();
+      // Inputs seen now were published after every arena chunk their tables use was
+      // announced: take those announcements first, so no translation finds a table missing
+      // (a miss-then-refresh retry would leave cache state that depends on thread timing).
+      if (c + d > 0) this.syncMemory();
       let stamp = Infinity;
       let which = 0;
       if (c > 0 && (cmd.seqs[cmd.consSlot(0)] & SEQ_MASK) === this.nextSeq) {
@@ -129,10 +133,14 @@ export class Iommu {
         which = 2;
         stamp = dma.stamps[dma.consSlot(0)];
       }
-      // Timers due no later than the next input's start (or than the horizon when none is here).
-      // Any later input starts at max(clock, its stamp) and no stamp will be below the horizon.
-      const limit = which === 0 ? Math.max(this.horizon, this.clockNs) : Math.max(this.clockNs, stamp);
-      if (this.timers.length > 0 && this.timers[0].t <= limit) {
+      // A timer due no later than the next input's start (max(clock, its stamp)) goes first —
+      // once the coordinator's horizon has reached it: below the horizon the coordinator has
+      // done everything it will do (the deliveries of this instance's earlier outputs and the
+      // table writes they cause), so what the timer does (retried DMAs walk the tables) sees
+      // memory as of its own time, whatever the threads did meanwhile.
+      const start = which === 0 ? Infinity : Math.max(this.clockNs, stamp);
+      if (this.timers.length > 0 && this.timers[0].t <= start) {
+        if (this.timers[0].t > this.horizon) break; // the coordinator moves the horizon and rings
         this.fireTimer();
         n++;
         continue;
@@ -144,13 +152,15 @@ export class Iommu {
     return n;
   }
 
-  /** True when nothing can be served now (used by the idle loop). */
+  /** True when nothing can be served now (used by the idle loop): see serve(). */
   idle(): boolean {
     const cmd = this.cmdRing;
     const dma = this.dmaRing;
-    if (cmd.available() > 0 && (cmd.seqs[cmd.consSlot(0)] & SEQ_MASK) === this.nextSeq) return false;
-    if (dma.available() > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) return false;
-    return this.timers.length === 0 || this.timers[0].t > Math.max(this.horizon, this.clockNs);
+    let start = Infinity;
+    if (cmd.available() > 0 && (cmd.seqs[cmd.consSlot(0)] & SEQ_MASK) === this.nextSeq) start = Math.max(this.clockNs, cmd.stamps[cmd.consSlot(0)]);
+    else if (dma.available() > 0 && dma.seqs[dma.consSlot(0)] === this.nextSeq) start = Math.max(this.clockNs, dma.stamps[dma.consSlot(0)]);
+    if (this.timers.length > 0 && this.timers[0].t <= start) return this.timers[0].t > this.horizon;
+    return start === Infinity;
   }
 
   private get horizon(): number {
@@ -219,6 +229,9 @@ export class Iommu {
     if (k > released) ring.release(k - released);
     return k;
   }
+
+  /** Takes pending control messages (arena growth) in; set by main.ts. */
+  syncMemory: () => void = () => {};
 
   /** Rung after a wait descriptor with the interrupt flag (set by main.ts). */
   onWaitInterrupt: () => void = () => {};

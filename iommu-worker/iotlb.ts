@@ -34,6 +34,12 @@ import { SetAssoc, type CacheConfig, type CacheStats } from './set-assoc.js';
 
 /** pasidTag of entries that are not PASID-tagged (second-stage-only translations). */
 export const NO_PASID_TAG = 0xffffffff;
+/**
+ * Largest tag id: the 16-bit DIDs, ASIDs and DomainIDs, and one more bit for SMMUv3's
+ * stage-2 tags (STAGE2_TAG + VMID), which share the TLB with the ASIDs but not their space.
+ */
+export const TAG_ID_MAX = 0x1ffff;
+export const STAGE2_TAG = 0x10000;
 
 /**
  * Permission bits of an entry (`perm`): the ones shared/layout/pte-format.ts defines for
@@ -123,7 +129,7 @@ export class Iotlb {
   private readonly vpns: Float64Array;
   private readonly tagKeys: Float64Array;
   private readonly pasidTags: Uint32Array;
-  private readonly dids: Uint16Array;
+  private readonly dids: Uint32Array;
   // OUTPUTS
   private readonly pfns: Float64Array;
   private readonly perms: Uint8Array;
@@ -146,7 +152,7 @@ export class Iotlb {
     this.vpns = new Float64Array(n);
     this.tagKeys = new Float64Array(n).fill(NaN);
     this.pasidTags = new Uint32Array(n);
-    this.dids = new Uint16Array(n);
+    this.dids = new Uint32Array(n);
     this.pfns = new Float64Array(n);
     this.perms = new Uint8Array(n);
     this.pgtts = new Uint8Array(n);
@@ -238,7 +244,7 @@ export class Iotlb {
    */
   insert(did: number, pasidTag: number, vpn: number, sizeShift: number, pfn: number, perm: number, pgtt: number): void {
     const op = 'iotlb.insert';
-    if (!Number.isInteger(did) || did < 0 || did > 0xffff) throw new RangeError(`${op}: did ${did} not 16-bit`);
+    if (!Number.isInteger(did) || did < 0 || did > TAG_ID_MAX) throw new RangeError(`${op}: did ${did} beyond the tag ids`);
     if (!Number.isInteger(pasidTag) || pasidTag < 0 || pasidTag > 0xffffffff) {
       throw new RangeError(`${op}: pasidTag ${pasidTag} not a u32`);
     }

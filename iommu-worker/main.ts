@@ -101,7 +101,10 @@ function main(start: StartMessage): void {
     drainControl();
     return view.chunkCount !== before;
   };
-  for (const i of instances) i.translator.refreshMemory = refresh;
+  for (const i of instances) {
+    i.translator.refreshMemory = refresh;
+    i.syncMemory = drainControl;
+  }
 
   post({ type: 'ready' });
   while (!stop) {

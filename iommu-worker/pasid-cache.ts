@@ -11,6 +11,7 @@
  * entries (the caller decides what to insert), lookup latency, the descriptor's reserved
  * granularity 2.
  */
+import { TAG_ID_MAX } from './iotlb.js';
 import { KeyedSetAssoc, type CacheConfig, type CacheStats } from './set-assoc.js';
 
 export type PasidCacheConfig = CacheConfig;
@@ -28,7 +29,7 @@ function checkPasid(op: string, pasid: number): void {
 }
 
 function checkDid(op: string, did: number): void {
-  if (!Number.isInteger(did) || did < 0 || did > 0xffff) throw new RangeError(`${op}: did ${did} not 16-bit`);
+  if (!Number.isInteger(did) || did < 0 || did > TAG_ID_MAX) throw new RangeError(`${op}: did ${did} beyond the tag ids`);
 }
 
 export interface PasidCacheEntry<V> {
@@ -41,11 +42,11 @@ export interface PasidCacheEntry<V> {
 export class PasidCache<V> {
   private readonly c: KeyedSetAssoc<V>;
   /** DID of the entry in each slot. */
-  private readonly dids: Uint16Array;
+  private readonly dids: Uint32Array;
 
   constructor(cfg: PasidCacheConfig) {
     this.c = new KeyedSetAssoc<V>('pasid-cache', cfg);
-    this.dids = new Uint16Array(this.c.sa.entries);
+    this.dids = new Uint32Array(this.c.sa.entries);
   }
 
   /** The cached PASID entry of (sid, pasid), or undefined (counts a hit or a miss). */

@@ -6,12 +6,13 @@
  * configuration caches (STE → context cache; CD → PASID cache); TLBI_NH_ALL, TLBI_NH_ASID,
  * TLBI_NH_VA (one page, or a range with NUM/SCALE/TG when IDR3.RIL) and TLBI_NH_VAA,
  * TLBI_NSNH_ALL on the TLB, whose entries are tagged by ASID (the CD's) and not by SSID;
+ * TLBI_S12_VMALL and TLBI_S2_IPA (one page or a range) on a VMID's stage-2 entries;
  * ATC_INV on a function's ATC (SSV/SSID or all substreams with GLOBAL, SIZE as log2 pages);
  * PRI_RESP to the device model (SUCC retries, DENY = INVALID, FAIL stops the function's
  * PRI); CMD_SYNC, whose MSI write (MSIDATA to MSIADDR) is the completion the driver polls,
  * as Linux's MSIPOLL; PREFETCH_* as no-ops. Each command costs modelled time; the paging-
  * structure caches are emptied with configuration and TLB invalidations.
- * Does not model: stage 2 and EL2 TLBIs (no stage-2 domains on this profile), stall mode
+ * Does not model: EL2 TLBIs, stage-1 entries under a VMID (nesting), stall mode
  * (CMD_RESUME / CMD_STALL_TERM), the CERROR reporting in CMDQ_CONS (an illegal or
  * unsupported command stops the simulation, as an invalidation-queue error does on VT-d).
  */
@@ -19,7 +20,7 @@ import type { ArenaView } from '../shared/memory/arena.js';
 import type { CostModel } from '../shared/config.js';
 import { CFGI_RANGE_ALL, type SmmuCmd, readSmmuCmd, tlbiRangeBytes } from '../shared/layout/smmuv3/commands.js';
 import { coreResponseOfPriResp } from '../shared/layout/smmuv3/codec.js';
-import { ANY_DID, NO_PASID_TAG } from './iotlb.js';
+import { ANY_DID, NO_PASID_TAG, STAGE2_TAG } from './iotlb.js';
 import type { Translator } from './translate.js';
 import { CMD_ATS, CMD_OTHER, CMD_WAIT, type CommandSet, type DecodedCommand, storeStatus } from './command-set.js';
 
@@ -94,6 +95,17 @@ export class SmmuCommandExecutor implements CommandSet {
         // TG 0: one page (the leaf at VA); otherwise (NUM + 1) × 2^SCALE granules from VA.
         const pages = c.tg === 0 ? 1 : Number(tlbiRangeBytes(c.num, c.scale, c.tg) >> 12n);
         t.iotlb.invalidateRange(c.type === 'tlbi-nh-va' ? c.asid : ANY_DID, NO_PASID_TAG, vpn, pages);
+        return costs.descriptorNs;
+      }
+      case 'tlbi-s12-vmall':
+        // Everything of the VMID: its stage-2 entries (stage-1 under a VMID is not modelled).
+        t.psc.clear();
+        t.iotlb.invalidateDomain(STAGE2_TAG + c.vmid);
+        return costs.descriptorNs;
+      case 'tlbi-s2-ipa': {
+        t.psc.clear();
+        const pages = c.tg === 0 ? 1 : Number(tlbiRangeBytes(c.num, c.scale, c.tg) >> 12n);
+        t.iotlb.invalidateRange(STAGE2_TAG + c.vmid, NO_PASID_TAG, Number(c.addr >> 12n), pages);
         return costs.descriptorNs;
       }
       case 'atc-inv': {

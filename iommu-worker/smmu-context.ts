@@ -19,7 +19,10 @@
  * Requests without SSID arrive as SSID 0 (DeviceContext.ridPasid): with S1CDMax 0 they
  * use CD 0; otherwise S1DSS decides (terminate, bypass, or CD 0). The translation tag is
  * the ASID (| VMID << 16, VMID 0 for stage 1 only) and is not SSID-tagged.
- * Does not model: linear stream tables, stage 2 and nested STEs, stall, the full C_BAD_STE
+ * Stage-2-only STEs (Config S2: S2VMID, VTCR T0SZ/SL0/TG/AA64, S2R, S2TTB) translate
+ * traffic without SSID through an AArch64 stage-2 table, tagged by VMID (STAGE2_TAG + VMID,
+ * apart from the ASIDs); SSID traffic is C_BAD_SUBSTREAMID (no CD table).
+ * Does not model: linear stream tables, nested STEs, stall, the full C_BAD_STE
  * and C_BAD_CD legality rules beyond the fields checked, T0SZ other than 16/25 (start
  * levels with partial tables), SSID-tagged traffic with SSID 0 as distinct from traffic
  * without SSID, 16/64 KiB granules, TTB1, the ASID 0 reservation (Linux never gives a
@@ -29,16 +32,20 @@ import { readWords } from '../shared/bits.js';
 import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
 import {
   EATS_ABT, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_4K_L2, S1FMT_64K_L2, S1FMT_LINEAR, STE_BYTES, STE_CFG_ABORT,
-  STE_CFG_BYPASS, STE_CFG_S1_TRANS, STE_L1_DESC_BYTES, STE_WORDS, TG0_4K, decodeSte, decodeSteL1Desc, steIndex2l,
+  STE_CFG_BYPASS, STE_CFG_S1_TRANS, STE_CFG_S2_TRANS, STE_L1_DESC_BYTES, STE_WORDS, TG0_4K, decodeSte, decodeSteL1Desc, steIndex2l,
 } from '../shared/layout/smmuv3/ste.js';
 import { CD_BYTES, CD_L1_DESC_BYTES, CD_WORDS, decodeCd, decodeCdL1Desc } from '../shared/layout/smmuv3/cd.js';
-import { PGTT_FL, PGTT_PT } from '../shared/layout/pasid-entry.js';
+import { PGTT_FL, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
-import { ARM64_S1 } from '../shared/layout/pte-format.js';
+import { ARM64_S1, ARM64_S2 } from '../shared/layout/pte-format.js';
+import { STAGE2_TAG } from './iotlb.js';
 import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
 
-/** The stage-1 table format SMMUv3 CDs point at. */
+/** The stage-1 table format SMMUv3 CDs point at, and the stage-2 format of S2TTB. */
 const S1_FORMAT = ARM64_S1;
+const S2_FORMAT = ARM64_S2;
+/** aux bit: STE.S2R (record stage-2 faults). */
+const AUX_S2R = 1 << 7;
 
 /** Largest SSID width an SMMUv3 supports (IDR1.SSIDSIZE ≤ 20). */
 const MAX_S1CDMAX = 20;
@@ -63,7 +70,7 @@ export function auxS1fmt(aux: number): number {
 /** The context of traffic that bypasses stage 1 (STE Config BYPASS, or S1DSS BYPASS). */
 const PASS_THROUGH: PasidContext = Object.freeze({
   fpd: false, pgtt: PGTT_PT, did: 0, pasidTagged: false, sre: true, fsFormat: S1_FORMAT,
-  fsRootFrame: 0, fsLevels: 0, ssRootFrame: 0, ssLevels: 0,
+  fsRootFrame: 0, fsLevels: 0, ssFormat: S2_FORMAT, ssRootFrame: 0, ssLevels: 0,
 });
 
 export class SmmuContextReader implements ContextReader {
@@ -102,7 +109,16 @@ export class SmmuContextReader implements ContextReader {
           return this.fail(FR.CONTEXT_ENTRY_INVALID);
         }
         break;
-      default: // stage 2, nested (not modelled) and the reserved encodings
+      case STE_CFG_S2_TRANS: {
+        // Stage 2 only: 4 KiB granule, AArch64, T0SZ 16 (SL0 2: 4 levels) or 25 (SL0 1: 3 levels).
+        const levels = ste.s2t0sz === 16 && ste.s2sl0 === 2 ? 4 : ste.s2t0sz === 25 && ste.s2sl0 === 1 ? 3 : 0;
+        if (!ste.s2aa64 || ste.s2tg !== TG0_4K || levels === 0) return this.fail(FR.CONTEXT_ENTRY_INVALID);
+        return {
+          fpd: false, dte: ste.eats !== EATS_ABT, paside: false, pre: true, dirFrame: Number(ste.s2ttb >> 12n), dirEntries: 1,
+          dirLevels: levels, ridPasid: 0, ridPriv: false, tagBase: ste.s2vmid, aux: smmuAux(ste.config, 0, 0) | (ste.s2r ? AUX_S2R : 0),
+        };
+      }
+      default: // nested (not modelled) and the reserved encodings
         return this.fail(FR.CONTEXT_ENTRY_INVALID);
     }
     return {
@@ -117,6 +133,14 @@ export class SmmuContextReader implements ContextReader {
     this.reads = 0;
     this.fpd = ctx.fpd;
     if (auxConfig(ctx.aux) === STE_CFG_BYPASS) return PASS_THROUGH;
+    if (auxConfig(ctx.aux) === STE_CFG_S2_TRANS) {
+      // Stage 2 only (the STE's S2TTB, kept in dirFrame/dirLevels): tagged by VMID, apart from the ASIDs.
+      const fpd = ctx.fpd || (ctx.aux & AUX_S2R) === 0;
+      return {
+        fpd, pgtt: PGTT_SL, did: STAGE2_TAG + ctx.tagBase, pasidTagged: false, sre: true, fsFormat: S1_FORMAT,
+        fsRootFrame: 0, fsLevels: 0, ssFormat: S2_FORMAT, ssRootFrame: ctx.dirFrame, ssLevels: ctx.dirLevels,
+      };
+    }
     if (pasid >= ctx.dirEntries) return this.fail(FR.PASID_DIR_INDEX_OVER_PDTS, ctx.fpd);
     if (pasid === 0 && ctx.dirEntries > 1) {
       switch (auxS1dss(ctx.aux)) {
@@ -150,7 +174,7 @@ export class SmmuContextReader implements ContextReader {
     this.fpd = fpd;
     return {
       fpd, pgtt: PGTT_FL, did: cd.asid + ctx.tagBase * 0x10000, pasidTagged: false, sre: true, fsFormat: S1_FORMAT,
-      fsRootFrame: Number(cd.ttb0 >> 12n), fsLevels: cd.t0sz === 16 ? 4 : 3, ssRootFrame: 0, ssLevels: 0,
+      fsRootFrame: Number(cd.ttb0 >> 12n), fsLevels: cd.t0sz === 16 ? 4 : 3, ssFormat: S2_FORMAT, ssRootFrame: 0, ssLevels: 0,
     };
   }
 

@@ -183,7 +183,7 @@ export class Translator {
         if (devTlb !== undefined) devTlb.fillAbsent(devTag, vpn, 12, pfn, perm, pe.pgtt);
       } else if (pe.pgtt === PGTT_NESTED) {
         const w = this.walker;
-        const st = w.walkNested(pe.fsFormat, pe.fsRootFrame, pe.fsLevels, SECOND_STAGE, pe.ssRootFrame, pe.ssLevels, vpnLo, vpnHi);
+        const st = w.walkNested(pe.fsFormat, pe.fsRootFrame, pe.fsLevels, pe.ssFormat, pe.ssRootFrame, pe.ssLevels, vpnLo, vpnHi);
         this.walks++;
         this.walkReads += w.reads;
         cost += w.reads * costs.walkReadNs;
@@ -204,7 +204,7 @@ export class Translator {
         const w = this.walker;
         const root = fl ? pe.fsRootFrame : pe.ssRootFrame;
         const levels = fl ? pe.fsLevels : pe.ssLevels;
-        const st = w.walk(fl ? pe.fsFormat : SECOND_STAGE, root, levels, vpnLo, vpnHi);
+        const st = w.walk(fl ? pe.fsFormat : pe.ssFormat, root, levels, vpnLo, vpnHi);
         this.walks++;
         this.walkReads += w.reads;
         let charged = w.reads;

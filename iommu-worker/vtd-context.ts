@@ -22,7 +22,7 @@ import {
   PGTT_PT, PGTT_SL, decodePasidEntry,
 } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
-import { FIRST_STAGE } from '../shared/layout/pte-format.js';
+import { FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
 import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
 
 const AW_LEVELS: Record<number, number> = { [AW_39_3LEVEL]: 3, [AW_48_4LEVEL]: 4, [AW_57_5LEVEL]: 5 };
@@ -94,7 +94,7 @@ export class VtdContextReader implements ContextReader {
     return {
       fpd: efpd, pgtt: pe.pgtt, did: pe.did, pasidTagged: pe.pgtt !== PGTT_SL, sre: pe.sre, fsFormat: FIRST_STAGE,
       fsRootFrame: Number(pe.fsptptr >> 12n), fsLevels,
-      ssRootFrame: Number(pe.ssptptr >> 12n), ssLevels,
+      ssFormat: SECOND_STAGE, ssRootFrame: Number(pe.ssptptr >> 12n), ssLevels,
     };
   }
 

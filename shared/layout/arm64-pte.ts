@@ -1,7 +1,8 @@
 /**
- * Arm AArch64 (VMSAv8-64) stage-1 translation-table descriptor, 4 KiB granule: the format
+ * Arm AArch64 (VMSAv8-64) translation-table descriptors, 4 KiB granule: stage 1, the format
  * an SMMUv3 CD's TTB0 points at (T0SZ=16 → 4 levels / 48-bit input, T0SZ=25 → 3 levels /
- * 39-bit) and that Linux io-pgtable-arm.c (ARM_64_LPAE_S1) writes for DMA domains.
+ * 39-bit) and that Linux io-pgtable-arm.c (ARM_64_LPAE_S1) writes for DMA domains; and the
+ * stage-2 leaves (ARM_64_LPAE_S2) an STE's S2TTB points at (MemAttr, S2AP, XN).
  *
  * Models: table descriptors (valid, bit 1 = 1, next-level table address 47:12, PXNTable,
  * XNTable, APTable, NSTable); page descriptors (level 1, bit 1 = 1) and block descriptors
@@ -194,6 +195,31 @@ export function arm64MakeTableLo(frame: number): number {
   checkFrame(frame);
   return ((((frame % 0x100000) << 12) | ARM64_VALID | ARM64_TYPE) >>> 0);
 }
+// --- Stage 2 (VMSAv8-64 stage-2 descriptors, Linux ARM_64_LPAE_S2): the same table and
+// address layout; leaves carry MemAttr 5:2, S2AP 7:6 (bit 6 read, bit 7 write), SH, AF and
+// XN 54:53 instead of AttrIndx/AP/nG/PXN/UXN. ---
+
+/** S2AP[0]: reads allowed. */
+export const ARM64_S2AP_READ = 1 << 6;
+/** S2AP[1]: writes allowed. */
+export const ARM64_S2AP_WRITE = 1 << 7;
+/** MemAttr 0xf (bits 5:2): normal memory, inner and outer write-back cacheable (ARM_LPAE_PTE_MEMATTR_OIWB). */
+export const ARM64_S2_MEMATTR_OIWB = 0xf << 2;
+/** XN[1:0] both set: execute never at EL0 and EL1 (Linux ARM_LPAE_PTE_XN). */
+export const ARM64_HI_S2_XN = (1 << (53 - 32)) | (1 << (54 - 32));
+
+/** Low half of a stage-2 page/block descriptor as arm_lpae_prot_to_pte writes it for a cacheable mapping. */
+export function arm64MakeS2LeafLo(frame: number, f: { read: boolean; write: boolean; block?: boolean }): number {
+  checkFrame(frame);
+  return ((((frame % 0x100000) << 12) | ARM64_VALID | (f.block ? 0 : ARM64_TYPE) | ARM64_S2_MEMATTR_OIWB
+    | (f.read ? ARM64_S2AP_READ : 0) | (f.write ? ARM64_S2AP_WRITE : 0) | (ARM64_SH_IS << ARM64_SH_SHIFT) | ARM64_AF) >>> 0);
+}
+/** High half of a stage-2 page/block descriptor: address 47:32, XN when not executable. */
+export function arm64MakeS2LeafHi(frame: number, f: { exec: boolean }): number {
+  checkFrame(frame);
+  return ((Math.floor(frame / 0x100000) & ARM64_ADDR_HI_MASK) | (f.exec ? 0 : ARM64_HI_S2_XN)) >>> 0;
+}
+
 export function arm64MakeTableHi(frame: number): number {
   checkFrame(frame);
   return Math.floor(frame / 0x100000) & ARM64_ADDR_HI_MASK;

@@ -4,20 +4,20 @@
  * ss-pte.ts and arm64-pte.ts (the only places these bits are known).
  *
  * Models: VT-d first-stage (x86-64, 4/5 levels) and second-stage (3/4/5 levels) formats;
- * the Arm AArch64 stage-1 format, 4 KiB granule (3/4 levels), whose permissions are the
- * leaf's alone (leafPermOnly); 4 KiB leaves at level 1, large leaves at level 2 (2 MiB)
- * and 3 (1 GiB).
- * Does not model: the Arm stage-2 and AMD v1 formats (added with their profiles), the Arm
- * 16/64 KiB granules and hierarchical table attributes (see arm64-pte.ts).
+ * the Arm AArch64 stage-1 and stage-2 formats, 4 KiB granule (3/4 levels), whose
+ * permissions are the leaf's alone (leafPermOnly); 4 KiB leaves at level 1, large leaves at
+ * level 2 (2 MiB) and 3 (1 GiB).
+ * Does not model: the AMD v1 format (the AMD profile runs v2 tables), the Arm 16/64 KiB
+ * granules and hierarchical table attributes (see arm64-pte.ts).
  */
 import { FS_PS, FS_RW, FS_US, fsFrame, fsLargeFrame, fsMakeHi, fsMakeLo, fsNoExec, fsPresent } from './fs-pte.js';
 import {
   ARM64_AP_RDONLY, ARM64_AP_UNPRIV, ARM64_HI_UXN, arm64Block, arm64Frame, arm64MakeLeafHi, arm64MakeLeafLo, arm64MakeTableHi,
-  arm64MakeTableLo, arm64Valid,
+  arm64MakeTableLo, arm64Valid, ARM64_S2AP_READ, ARM64_S2AP_WRITE, ARM64_HI_S2_XN, arm64MakeS2LeafLo, arm64MakeS2LeafHi,
 } from './arm64-pte.js';
 import { SS_PS, SS_R, SS_W, SS_X, ssFrame, ssMakeHi, ssMakeLo, ssPresent } from './ss-pte.js';
 
-export type PteFormatName = 'first-stage' | 'second-stage' | 'arm64-s1';
+export type PteFormatName = 'first-stage' | 'second-stage' | 'arm64-s1' | 'arm64-s2';
 
 /** Permission bits a leaf grants, as the caches store them. */
 export const PERM_READ = 1;
@@ -126,11 +126,38 @@ export const ARM64_S1: PteFormat = {
   tableHi: arm64MakeTableHi,
 };
 
+/** Arm stage-2 leaf permissions: read with S2AP[0], write with S2AP[1], exec unless XN; no user/privileged split. */
+function arm64S2Perm(lo: number, hi: number): number {
+  return ((lo & ARM64_S2AP_READ) ? PERM_READ : 0) | ((lo & ARM64_S2AP_WRITE) ? PERM_WRITE : 0) | ((hi & ARM64_HI_S2_XN) ? 0 : PERM_EXEC) | PERM_USER;
+}
+
+/**
+ * Arm AArch64 stage 2, 4 KiB granule (an SMMUv3 STE's S2TTB; VTCR T0SZ 16 / 25 with the
+ * matching SL0): the stage-1 table layout with stage-2 leaves (arm64-pte.ts). Permissions are
+ * the leaf's S2AP and XN.
+ */
+export const ARM64_S2: PteFormat = {
+  name: 'arm64-s2',
+  levels: [3, 4],
+  leafPermOnly: true,
+  present: arm64Valid,
+  large: arm64Block,
+  frame: arm64Frame,
+  largeFrame: arm64Frame,
+  perm: arm64S2Perm,
+  walkPerm: arm64S2Perm,
+  leafLo: (frame, prot, large) => arm64MakeS2LeafLo(frame, { read: !!prot.read, write: !!prot.write, block: large }),
+  leafHi: (frame, prot) => arm64MakeS2LeafHi(frame, { exec: !!prot.exec }),
+  tableLo: arm64MakeTableLo,
+  tableHi: arm64MakeTableHi,
+};
+
 export function pteFormat(name: PteFormatName): PteFormat {
   switch (name) {
     case 'first-stage': return FIRST_STAGE;
     case 'second-stage': return SECOND_STAGE;
     case 'arm64-s1': return ARM64_S1;
+    case 'arm64-s2': return ARM64_S2;
   }
 }
 

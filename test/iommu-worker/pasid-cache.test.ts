@@ -160,7 +160,7 @@ describe('PasidCache', () => {
     const c = new PasidCache<Pe>({ entries: 16, ways: 4 });
     expect(() => c.insert(0, 1 << 20, 1, { did: 1, pgtt: 1 })).toThrow(RangeError);
     expect(() => c.insert(0x10000, 0, 1, { did: 1, pgtt: 1 })).toThrow(RangeError);
-    expect(() => c.insert(0, 0, 0x10000, { did: 1, pgtt: 1 })).toThrow(RangeError);
+    expect(() => c.insert(0, 0, 0x20000, { did: 1, pgtt: 1 })).toThrow(RangeError);
     expect(() => c.invalidatePasid(1, -1)).toThrow(RangeError);
     expect(() => c.invalidateDomain(-1)).toThrow(RangeError);
   });

@@ -189,13 +189,61 @@ describe('profile-specific rules', () => {
     expect(await sim.dma(plain, { addr: 0x10n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x8000_0010n });
   });
 
-  it('SMMUv3: a domain is bound to its first SMMU (EINVAL behind another), identity has no PASID attach (EOPNOTSUPP), no stage 2', async () => {
+  it('SMMUv3: a domain is bound to its first SMMU (EINVAL behind another), identity has no PASID attach (EOPNOTSUPP)', async () => {
     const { sim, plain, other } = await start('smmuv3');
     const d = sim.iommu.domainAlloc('paging');
     await sim.iommu.attachDevice(d, plain);
     await expectRejectsCode(sim.iommu.attachDevice(d, other), 'EINVAL');
     await expectRejectsCode(sim.iommu.attachDevicePasid(sim.iommu.domainAlloc('identity'), plain, 3), 'EOPNOTSUPP');
+  });
+
+  it('SMMUv3: a stage-2 domain translates the RID through an S2 STE tagged by VMID, flushed with TLBI_S2_IPA', async () => {
+    const { sim, pri, plain } = await start('smmuv3');
+    const s2 = sim.iommu.domainAlloc('paging', { stage: 'second' });
+    await sim.iommu.map(s2, 0x20_0000n, 0x6000_0000n, 0x2000n, { read: true });
+    await sim.iommu.attachDevice(s2, pri);
+    expect(await sim.dma(pri, { addr: 0x20_0042n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0042n });
+    const w = await sim.dma(pri, { addr: 0x20_0042n, access: 'write' });
+    expect(!w.ok && w.fault.reason).toBe('permission');
+    // SSID traffic has no CD table under an S2-only STE: C_BAD_SUBSTREAMID.
+    const p = await sim.dma(pri, { addr: 0x20_0042n, access: 'read', pasid: 3 });
+    expect(!p.ok && p.fault).toMatchObject({ reason: 'pasid-invalid', code: 0x08 });
+    // The VMID tags the TLB apart from the ASIDs: an S1 domain with ASID 1 next to VMID 1.
+    const s1 = sim.iommu.domainAlloc('paging');
+    await sim.iommu.map(s1, 0x20_0000n, 0x7000_0000n, 0x1000n, { read: true });
+    await sim.iommu.attachDevice(s1, plain);
+    expect(await sim.dma(plain, { addr: 0x20_0010n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x7000_0010n });
+    expect(await sim.dma(pri, { addr: 0x20_0010n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0010n });
+    await sim.iommu.unmap(s2, 0x20_0000n, 0x1000n);
+    expect((await sim.dma(pri, { addr: 0x20_0010n, access: 'read' })).ok).toBe(false);
+    expect(await sim.dma(pri, { addr: 0x20_1010n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_1010n });
+    expect(await sim.dma(plain, { addr: 0x20_0010n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x7000_0010n });
+    const st = (await sim.stats()).iommus[0];
+    expect(st.descriptors['tlbi-s2-ipa']).toBeGreaterThan(0);
+    // No PASID on a stage-2 domain; no stage-2 RID while PASIDs are in use.
+    await expectRejectsCode(sim.iommu.attachDevicePasid(sim.iommu.domainAlloc('paging', { stage: 'second' }), plain, 4), 'EINVAL');
+    await expectRejectsCode(sim.iommu.attachDevicePasid(s1, pri, 5), 'EINVAL'); // the RID is stage 2: no CD table in the STE
+    const d = sim.iommu.domainAlloc('paging');
+    await sim.iommu.attachDevicePasid(d, plain, 6);
+    await expectRejectsCode(sim.iommu.attachDevice(sim.iommu.domainAlloc('paging', { stage: 'second' }), plain), 'EBUSY');
+  });
+
+  it('SMMUv3: VMID exhaustion fails a stage-2 attach with ENOSPC (ida_alloc_range), per SMMU', async () => {
+    const { sim, plain, other } = await start('smmuv3');
+    const vmids = sim.test.idSpace('smmu-vmid', 0);
+    for (let id = 1; id < 65536; id++) vmids.reserve(id, 'test');
+    const s2 = sim.iommu.domainAlloc('paging', { stage: 'second' });
+    await sim.iommu.map(s2, 0n, 0x6000_0000n, 0x1000n, RW);
+    await expectRejectsCode(sim.iommu.attachDevice(s2, plain), 'ENOSPC');
+    // The other SMMU has VMIDs of its own.
+    await sim.iommu.attachDevice(s2, other);
+    expect(await sim.dma(other, { addr: 0x10n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0010n });
+  });
+
+  it('AMD: no stage-2 or nest-parent domains (EOPNOTSUPP)', async () => {
+    const { sim } = await start('amd');
     expectThrowsCode(() => sim.iommu.domainAlloc('paging', { stage: 'second' }), 'EOPNOTSUPP');
+    expectThrowsCode(() => sim.iommu.domainAlloc('paging', { nestParent: true }), 'EOPNOTSUPP');
   });
 
   it('AMD: domain-id exhaustion fails domain allocation with ENOMEM and a device\'s GCR3 table with ENOSPC', async () => {

@@ -31,6 +31,12 @@ const EVENT_OF_FR = new Map<number, number>([
 /** Faults of pages that were present: permission faults (IO_PAGE_FAULT with PR). */
 const PERMISSION_FR = new Set<number>([FR.WRITE_DENIED, FR.READ_DENIED, FR.EXEC_DENIED, FR.PRIVILEGE, FR.SUPERVISOR_NOT_ENABLED]);
 
+/** Event types whose entry has the RW flag (bit 53) / the GN flag (bit 48): AMD IOMMU spec, event log formats. */
+const HAS_RW = new Set<number>([AMD_EVENT.IO_PAGE_FAULT, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, AMD_EVENT.DEV_TAB_HARDWARE_ERROR,
+  AMD_EVENT.PAGE_TAB_HARDWARE_ERROR]);
+const HAS_GN = new Set<number>([AMD_EVENT.IO_PAGE_FAULT, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, AMD_EVENT.PAGE_TAB_HARDWARE_ERROR,
+  AMD_EVENT.INVALID_DEVICE_REQUEST]);
+
 /** The event type a fault of the core is logged as. */
 export function amdEventOfFr(fr: number): number {
   return EVENT_OF_FR.get(fr) ?? AMD_EVENT.IO_PAGE_FAULT;
@@ -63,15 +69,13 @@ export const AMD_CODEC: ProfileCodec<AmdCmd> = {
   },
   writeFault(u32, at, f) {
     const type = amdEventOfFr(f.fr);
-    let flags = 0;
-    if (type === AMD_EVENT.IO_PAGE_FAULT) {
-      flags = (f.pasid >= 0 ? IOPF_FLAG.GN : 0) | (f.write ? IOPF_FLAG.RW : 0) | (PERMISSION_FR.has(f.fr) ? IOPF_FLAG.PR | IOPF_FLAG.PE : 0);
-    }
+    let flags = (HAS_GN.has(type) && f.pasid >= 0 ? IOPF_FLAG.GN : 0) | (HAS_RW.has(type) && f.write ? IOPF_FLAG.RW : 0);
+    if (type === AMD_EVENT.IO_PAGE_FAULT && PERMISSION_FR.has(f.fr)) flags |= IOPF_FLAG.PR | IOPF_FLAG.PE;
     writeAmdEvent(u32, at, { type, deviceId: f.rid, pasid: f.pasid >= 0 ? f.pasid : 0, flags, tag: 0, address: f.addr & ~0xfffn });
   },
   readFault(u32, at) {
     const e = readAmdEvent(u32, at);
-    const gn = e.type === AMD_EVENT.IO_PAGE_FAULT ? (e.flags & IOPF_FLAG.GN) !== 0 : e.pasid !== 0;
+    const gn = HAS_GN.has(e.type) ? (e.flags & IOPF_FLAG.GN) !== 0 : e.pasid !== 0;
     return {
       sid: e.deviceId, pasidPresent: gn, pasid: gn ? e.pasid : 0, addr: e.address,
       read: (e.flags & IOPF_FLAG.RW) === 0, reason: amdReasonOfEvent(e.type, e.flags), code: e.type,

@@ -51,8 +51,13 @@ export function smmuReasonOfEvent(id: number): FaultReasonName {
   return REASON_OF_EVENT.get(id) ?? 'unknown';
 }
 
+/**
+ * CLASS of a stage-1 event: TT for an abort fetching a translation table, IN for a fault
+ * on the input address (F_TRANSLATION, F_PERMISSION: QEMU SMMU_CLASS_IN; Linux reads a
+ * CLASS_TT F_PERMISSION as a fault of the table walk, with TTRnW as its direction).
+ */
 function eventClass(id: number): number {
-  if (id === EVT_ID.F_WALK_EABT || id === EVT_ID.F_TRANSLATION || id === EVT_ID.F_PERMISSION) return EVT_CLASS_TT;
+  if (id === EVT_ID.F_WALK_EABT) return EVT_CLASS_TT;
   if (id === EVT_ID.C_BAD_CD || id === EVT_ID.F_CD_FETCH) return EVT_CLASS_CD;
   return EVT_CLASS_IN;
 }
