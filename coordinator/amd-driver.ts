@@ -26,6 +26,7 @@ import { IommuDriver } from './iommu-driver.js';
 import type { Domain } from './domain.js';
 import type { Device } from './topology.js';
 import type { AmdTables } from './amd-tables.js';
+import type { DeviceCaps } from './context-tables.js';
 
 export interface AmdTag {
   /** The device's own domain id (its DTE's, the IOTLB tag). */
@@ -43,18 +44,12 @@ export class AmdDriver extends IommuDriver<AmdTag> {
   readonly s2Format = undefined;
   private readonly pdomIds = new WeakMap<Domain, number>();
 
-  hasDevice(dev: Device): boolean {
-    return this.tables(dev.iommu).device(dev.rid) !== undefined;
-  }
-
-  probe(dev: Device): void {
-    const tables = this.tables(dev.iommu);
-    if (tables.device(dev.rid)) return;
-    this.core.failNth.step('probe-device');
+  /** The device's GCR3 table with a domain id of its own, and its DTE (may fail: ENOSPC, ENOMEM). */
+  protected setupDevice(dev: Device, caps: DeviceCaps): void {
     const ids = this.core.idSpace('amd-domain-id');
     const domid = ids.alloc('probe-device', 'gcr3-table');
     try {
-      tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri }, domid);
+      this.tables(dev.iommu).setupDevice(dev.rid, caps, domid);
     } catch (e) {
       ids.free(domid);
       throw e;

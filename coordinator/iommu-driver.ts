@@ -15,6 +15,7 @@ import type { HwCmd } from '../shared/layout/profile-codec.js';
 import type { PteFormat } from '../shared/layout/pte-format.js';
 import type { Domain } from './domain.js';
 import type { Device } from './topology.js';
+import type { DeviceCaps } from './context-tables.js';
 import type { SimulatorCore } from './simulator-core.js';
 
 export abstract class IommuDriver<Tag = unknown> {
@@ -26,9 +27,19 @@ export abstract class IommuDriver<Tag = unknown> {
   abstract readonly s2Format: PteFormat | undefined;
 
   /** The device has its tables programmed (the driver probed it). */
-  abstract hasDevice(dev: Device): boolean;
-  /** Creates the device's tables if it has none (may fail: ENOMEM, ENOSPC). */
-  abstract probe(dev: Device): void;
+  hasDevice(dev: Device): boolean {
+    return this.core.tables(dev.iommu).device(dev.rid) !== undefined;
+  }
+
+  /** Creates the device's tables if it has none (a fail-nth step; may fail: ENOMEM, ENOSPC). */
+  probe(dev: Device): void {
+    if (this.hasDevice(dev)) return;
+    this.core.failNth.step('probe-device');
+    this.setupDevice(dev, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
+  }
+
+  /** Writes the device's entry and allocates its per-PASID table (context entry, STE + CD table, DTE + GCR3). */
+  protected abstract setupDevice(dev: Device, caps: DeviceCaps): void;
   /**
    * Points (dev, pasid) at `domain` (a non-blocked domain); `old` is what it pointed at
    * (undefined or a blocked domain: nothing). Throws and changes nothing on failure.

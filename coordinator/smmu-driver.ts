@@ -36,6 +36,7 @@ import { alignedRange } from './invalidation.js';
 import type { Domain } from './domain.js';
 import type { Device } from './topology.js';
 import type { SmmuTables, SteConfig } from './smmu-tables.js';
+import type { DeviceCaps } from './context-tables.js';
 
 export interface SmmuTag {
   /** ASID of a stage-1 domain, or VMID of a stage-2 one. */
@@ -70,15 +71,9 @@ export class SmmuDriver extends IommuDriver<SmmuTag> {
   private readonly tags = new WeakMap<Domain, TagRef>();
   private readonly masters = new Map<string, MasterState>();
 
-  hasDevice(dev: Device): boolean {
-    return this.tables(dev.iommu).device(dev.rid) !== undefined;
-  }
-
-  probe(dev: Device): void {
-    const tables = this.tables(dev.iommu);
-    if (tables.device(dev.rid)) return;
-    this.core.failNth.step('probe-device');
-    tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
+  /** The device's STE (abort until something is attached) and CD table (may fail: ENOMEM). */
+  protected setupDevice(dev: Device, caps: DeviceCaps): void {
+    this.tables(dev.iommu).setupDevice(dev.rid, caps);
   }
 
   override domainInit(domain: Domain, op: string): void {

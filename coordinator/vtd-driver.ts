@@ -26,7 +26,7 @@ import { Domain } from './domain.js';
 import { FLPT_DEFAULT_DID } from '../shared/layout/profile-widths.js';
 import { type CacheTag, pasidTeardown, rangeFlush } from './invalidation.js';
 import type { Device } from './topology.js';
-import type { ContextTables } from './context-tables.js';
+import type { ContextTables, DeviceCaps } from './context-tables.js';
 import type { HwCmd } from '../shared/layout/profile-codec.js';
 import { IommuDriver } from './iommu-driver.js';
 
@@ -34,20 +34,13 @@ export class VtdDriver extends IommuDriver<CacheTag> {
   readonly pteFormat = FIRST_STAGE;
   readonly s2Format = SECOND_STAGE;
 
-  hasDevice(dev: Device): boolean {
-    return this.tables(dev.iommu).device(dev.rid) !== undefined;
-  }
-
   private tables(iommu: number): ContextTables {
     return this.core.tables(iommu) as ContextTables;
   }
 
-  /** Creates the device's context entry and PASID directory if it has none (may fail: ENOMEM). */
-  probe(dev: Device): void {
-    const tables = this.tables(dev.iommu);
-    if (tables.device(dev.rid)) return;
-    this.core.failNth.step('probe-device');
-    tables.setupDevice(dev.rid, { maxPasids: dev.maxPasids, ats: dev.ats, pri: dev.pri });
+  /** The device's context entry and PASID directory (may fail: ENOMEM). */
+  protected setupDevice(dev: Device, caps: DeviceCaps): void {
+    this.tables(dev.iommu).setupDevice(dev.rid, caps);
   }
 
   /**

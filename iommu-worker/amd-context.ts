@@ -25,7 +25,6 @@
  * without PASID, the DTE legality checks (ILLEGAL_DEV_TABLE_ENTRY), GCR3 CR3 attribute bits.
  */
 import { readWords } from '../shared/bits.js';
-import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
 import {
   DEV_TABLE_ENTRIES, DTE_BYTES, DTE_MODE_NONE, DTE_WORDS, GUEST_PGTABLE_5_LEVEL, decodeDte,
 } from '../shared/layout/amd/dte.js';
@@ -33,7 +32,7 @@ import { GCR3_ENTRIES_PER_LEVEL, GCR3_ENTRY_BYTES, gcr3Index } from '../shared/l
 import { PGTT_FL, PGTT_PT } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
 import { FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
-import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
+import { type DeviceContext, type PasidContext, TableReader } from './context-reader.js';
 
 // DeviceContext.aux: the DTE bits readPasid() needs.
 /** DTE GIoV: the requests without PASID translate through GCR3[0]. */
@@ -50,15 +49,7 @@ const MAX_PASIDS = 1 << 20;
 const U32_PER_DTE = DTE_BYTES / 4;
 const U32_PER_GCR3 = GCR3_ENTRY_BYTES / 4;
 
-export class AmdContextReader implements ContextReader {
-  /** Fault reason of the last failed lookup, and whether SA suppresses its record. */
-  fault = 0;
-  fpd = false;
-  /** Table reads of the last lookup. */
-  reads = 0;
-
-  constructor(private readonly view: ArenaView, public rootFrame: number) {}
-
+export class AmdContextReader extends TableReader {
   /** Reads the DTE of `devid`; undefined on fault (see `fault`). */
   readContext(devid: number): DeviceContext | undefined {
     this.reads = 0;
@@ -120,15 +111,5 @@ export class AmdContextReader implements ContextReader {
     };
   }
 
-  private fail(fr: number, fpd = false): undefined {
-    this.fault = fr;
-    this.fpd = fpd;
-    return undefined;
-  }
 
-  private u32At(frame: number): { chunk: Uint32Array; at: number } | undefined {
-    const rel = frame - ARENA_BASE_FRAME;
-    const chunk = rel >= 0 ? this.view.chunks[rel >>> CHUNK_FRAME_SHIFT] : undefined;
-    return chunk ? { chunk, at: (rel & (CHUNK_FRAMES - 1)) << 10 } : undefined;
-  }
 }

@@ -10,6 +10,7 @@
  * Does not model: the caching itself (context-cache.ts, pasid-cache.ts).
  */
 import type { PteFormat } from '../shared/layout/pte-format.js';
+import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
 
 /** A decoded, present requester entry as the context cache holds it. */
 export interface DeviceContext {
@@ -70,4 +71,36 @@ export interface ContextReader {
   reads: number;
   readContext(rid: number): DeviceContext | undefined;
   readPasid(ctx: DeviceContext, pasid: number): PasidContext | undefined;
+}
+
+/** What every profile's reader shares: the last lookup's outcome and plain reads of table memory. */
+export abstract class TableReader implements ContextReader {
+  fault = 0;
+  fpd = false;
+  reads = 0;
+
+  constructor(protected readonly view: ArenaView, public rootFrame: number) {}
+
+  abstract readContext(rid: number): DeviceContext | undefined;
+  abstract readPasid(ctx: DeviceContext, pasid: number): PasidContext | undefined;
+
+  /** Records a failed lookup. */
+  protected fail(fr: number, fpd = false): undefined {
+    this.fault = fr;
+    this.fpd = fpd;
+    return undefined;
+  }
+
+  /** The chunk and u32 index of a frame of table memory (undefined outside the arena this thread has). */
+  protected u32At(frame: number): { chunk: Uint32Array; at: number } | undefined {
+    const rel = frame - ARENA_BASE_FRAME;
+    const chunk = rel >= 0 ? this.view.chunks[rel >>> CHUNK_FRAME_SHIFT] : undefined;
+    return chunk ? { chunk, at: (rel & (CHUNK_FRAMES - 1)) << 10 } : undefined;
+  }
+
+  /** The u32 position of a (4-byte aligned) table address. */
+  protected at(addr: bigint): { chunk: Uint32Array; at: number } | undefined {
+    const f = this.u32At(Number(addr >> 12n));
+    return f ? { chunk: f.chunk, at: f.at + Number(addr & 0xfffn) / 4 } : undefined;
+  }
 }

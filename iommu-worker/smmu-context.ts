@@ -29,7 +29,6 @@
  * domain ASID 0; pass-through contexts use tag 0).
  */
 import { readWords } from '../shared/bits.js';
-import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
 import {
   EATS_ABT, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_4K_L2, S1FMT_64K_L2, S1FMT_LINEAR, STE_BYTES, STE_CFG_ABORT,
   STE_CFG_BYPASS, STE_CFG_S1_TRANS, STE_CFG_S2_TRANS, STE_L1_DESC_BYTES, STE_WORDS, TG0_4K, decodeSte, decodeSteL1Desc, steIndex2l,
@@ -39,7 +38,7 @@ import { PGTT_FL, PGTT_PT, PGTT_SL } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
 import { ARM64_S1, ARM64_S2 } from '../shared/layout/pte-format.js';
 import { STAGE2_TAG } from './iotlb.js';
-import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
+import { type DeviceContext, type PasidContext, TableReader } from './context-reader.js';
 
 /** The stage-1 table format SMMUv3 CDs point at, and the stage-2 format of S2TTB. */
 const S1_FORMAT = ARM64_S1;
@@ -73,15 +72,7 @@ const PASS_THROUGH: PasidContext = Object.freeze({
   fsRootFrame: 0, fsLevels: 0, ssFormat: S2_FORMAT, ssRootFrame: 0, ssLevels: 0,
 });
 
-export class SmmuContextReader implements ContextReader {
-  /** Fault reason of the last failed lookup, and whether its event is suppressed. */
-  fault = 0;
-  fpd = false;
-  /** Table reads of the last lookup. */
-  reads = 0;
-
-  constructor(private readonly view: ArenaView, public rootFrame: number) {}
-
+export class SmmuContextReader extends TableReader {
   /** Reads the STE of StreamID `sid`; undefined on fault (see `fault`). */
   readContext(sid: number): DeviceContext | undefined {
     this.reads = 0;
@@ -178,21 +169,6 @@ export class SmmuContextReader implements ContextReader {
     };
   }
 
-  private fail(fr: number, fpd = false): undefined {
-    this.fault = fr;
-    this.fpd = fpd;
-    return undefined;
-  }
 
-  private u32At(frame: number): { chunk: Uint32Array; at: number } | undefined {
-    const rel = frame - ARENA_BASE_FRAME;
-    const chunk = rel >= 0 ? this.view.chunks[rel >>> CHUNK_FRAME_SHIFT] : undefined;
-    return chunk ? { chunk, at: (rel & (CHUNK_FRAMES - 1)) << 10 } : undefined;
-  }
 
-  /** The u32 position of a (4-byte aligned) table address. */
-  private at(addr: bigint): { chunk: Uint32Array; at: number } | undefined {
-    const f = this.u32At(Number(addr >> 12n));
-    return f ? { chunk: f.chunk, at: f.at + Number(addr & 0xfffn) / 4 } : undefined;
-  }
 }

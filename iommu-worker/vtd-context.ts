@@ -13,7 +13,6 @@
  * than pointers outside simulated table memory.
  */
 import { readWords } from '../shared/bits.js';
-import { ARENA_BASE_FRAME, type ArenaView, CHUNK_FRAME_SHIFT, CHUNK_FRAMES } from '../shared/memory/arena.js';
 import { ROOT_ENTRY_BYTES, rootHalfFrame, rootHalfPresent } from '../shared/layout/root-entry.js';
 import { SM_CONTEXT_ENTRY_BYTES, SM_CONTEXT_ENTRY_WORDS, decodeSmContextEntry, pasidDirEntries } from '../shared/layout/context-entry.js';
 import { PASID_DIR_INDEX, PASID_TABLE_INDEX, pdeFpd, pdePresent, pdeTableFrame } from '../shared/layout/pasid-dir-entry.js';
@@ -23,26 +22,18 @@ import {
 } from '../shared/layout/pasid-entry.js';
 import { FR } from '../shared/layout/fault-record.js';
 import { FIRST_STAGE, SECOND_STAGE } from '../shared/layout/pte-format.js';
-import type { ContextReader, DeviceContext, PasidContext } from './context-reader.js';
+import { type DeviceContext, type PasidContext, TableReader } from './context-reader.js';
 
 const AW_LEVELS: Record<number, number> = { [AW_39_3LEVEL]: 3, [AW_48_4LEVEL]: 4, [AW_57_5LEVEL]: 5 };
 
-export class VtdContextReader implements ContextReader {
-  /** Fault reason of the last failed lookup, and whether FPD suppresses its record. */
-  fault = 0;
-  fpd = false;
-  /** Table reads of the last lookup. */
-  reads = 0;
-
-  constructor(private readonly view: ArenaView, public rootTableFrame: number) {}
-
+export class VtdContextReader extends TableReader {
   /** Reads the context entry of `rid`; undefined on fault (see `fault`). */
   readContext(rid: number): DeviceContext | undefined {
     this.reads = 0;
     this.fpd = false;
     const bus = rid >>> 8;
     const devfn = rid & 0xff;
-    const root = this.u32At(this.rootTableFrame);
+    const root = this.u32At(this.rootFrame);
     if (!root) return this.fail(FR.ROOT_TABLE_ACCESS);
     const rat = root.at + (bus * ROOT_ENTRY_BYTES) / 4 + (devfn & 0x80 ? 2 : 0);
     this.reads++;
@@ -98,15 +89,5 @@ export class VtdContextReader implements ContextReader {
     };
   }
 
-  private fail(fr: number, fpd = false): undefined {
-    this.fault = fr;
-    this.fpd = fpd;
-    return undefined;
-  }
 
-  private u32At(frame: number): { chunk: Uint32Array; at: number } | undefined {
-    const rel = frame - ARENA_BASE_FRAME;
-    const chunk = rel >= 0 ? this.view.chunks[rel >>> CHUNK_FRAME_SHIFT] : undefined;
-    return chunk ? { chunk, at: (rel & (CHUNK_FRAMES - 1)) << 10 } : undefined;
-  }
 }
