@@ -5,7 +5,8 @@
  * GCR3[pasid], the IOTLB tagged with the DTE's DomainID (the per-device gcr3_info.domid) and
  * the PASID (GN).
  *
- * Models: the device table (65536 DTEs × 32 B = 2 MiB, one order-9 allocation), every DTE
+ * Models: the device table (65536 DTEs × 32 B = 2 MiB, one order-9 allocation, shared by
+ * the IOMMUs of one PCI segment as Linux's pci_seg->dev_table is), every DTE
  * initialised V=1, TV=1, Mode 0, IR=IW=0 — DMA from a device no driver attached is blocked
  * (iommu_init_device_table / the blocked default); per device (setup_gcr3_table +
  * set_dte_entry + set_dte_gcr3_table) a GCR3 table sized by get_gcr3_levels(min(device,
@@ -66,8 +67,20 @@ export class AmdTables {
   /** The device table (DEV_TABLE_ORDER frames). */
   readonly rootFrame: number;
   private readonly devices = new Map<number, AmdDeviceState>();
+  /** The device table is this writer's own (not another IOMMU's of the same PCI segment). */
+  private readonly ownsTable: boolean;
 
-  constructor(private readonly alloc: FrameAllocator, private readonly iommuMaxPasids: number) {
+  /**
+   * `shared`: the writer of another IOMMU of the same PCI segment, whose device table this
+   * one uses too (Linux keeps one device table per segment: pci_seg->dev_table; every
+   * IOMMU of the segment points its DEV_TABLE_BASE at it). Device ids are unique in a segment.
+   */
+  constructor(private readonly alloc: FrameAllocator, private readonly iommuMaxPasids: number, shared?: AmdTables) {
+    this.ownsTable = shared === undefined;
+    if (shared !== undefined) {
+      this.rootFrame = shared.rootFrame;
+      return;
+    }
     this.rootFrame = alloc.alloc(DEV_TABLE_ORDER, 'amd-device-table');
     // Every DTE blocked: V, TV, Mode 0, IR=IW=0.
     const words = encodeDte({ ...DTE_ZERO, v: true, tv: true, mode: DTE_MODE_NONE });
@@ -187,7 +200,7 @@ export class AmdTables {
 
   /** Frames of table memory: the device table (512) and every GCR3 level. */
   get tableFrames(): number {
-    let n = 1 << DEV_TABLE_ORDER;
+    let n = this.ownsTable ? 1 << DEV_TABLE_ORDER : 0;
     for (const d of this.devices.values()) n += 1 + d.lowerTables.size;
     return n;
   }

@@ -240,6 +240,28 @@ describe('profile-specific rules', () => {
     expect(await sim.dma(other, { addr: 0x10n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0010n });
   });
 
+  it('AMD: the IOMMUs of a segment share one device table (pci_seg->dev_table); devices of another segment with the same requester ids get their own', async () => {
+    const bytes = async (iommus: number, devices: { bdf: string; iommu: number }[]) => {
+      const s = await Simulator.start({ profile: 'amd', topology: { iommus, devices } });
+      const b = (await s.stats()).tables.bytesInUse;
+      await s.close();
+      return b;
+    };
+    const one = await bytes(1, [{ bdf: '0000:03:00.0', iommu: 0 }]);
+    const four = await bytes(4, [0, 1, 2, 3].map((i) => ({ bdf: `0000:0${i + 3}:00.0`, iommu: i })));
+    expect(four - one).toBeLessThan(64 * 1024); // no more 2 MiB device tables
+    const twoSegments = await bytes(2, [{ bdf: '0000:03:00.0', iommu: 0 }, { bdf: '0001:03:00.0', iommu: 1 }]);
+    expect(twoSegments - one).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    // And DMA works behind every IOMMU of the shared table.
+    sim = await Simulator.start({ profile: 'amd', topology: { iommus: 2, devices: [{ bdf: '0000:03:00.0', iommu: 0 }, { bdf: '0000:04:00.0', iommu: 1 }] } });
+    for (const dev of sim.topology.devices) {
+      const d = sim.iommu.domainAlloc('paging');
+      await sim.iommu.map(d, 0n, 0x6000_0000n + BigInt(dev.iommu) * 0x1000n, 0x1000n, RW);
+      await sim.iommu.attachDevice(d, dev);
+      expect(await sim.dma(dev, { addr: 0x10n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0010n + BigInt(dev.iommu) * 0x1000n });
+    }
+  });
+
   it('AMD: no stage-2 or nest-parent domains (EOPNOTSUPP)', async () => {
     const { sim } = await start('amd');
     expectThrowsCode(() => sim.iommu.domainAlloc('paging', { stage: 'second' }), 'EOPNOTSUPP');
