@@ -342,7 +342,7 @@ export class IommuApi {
   async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
     this.checkDomain(domain, 'flushNestedUser');
     if (!domain.nested) throw simError('EINVAL', 'flushNestedUser', 'not-nested', `domain ${domain.id}`);
-    await (this.driver as VtdDriver).flushNestedUser(domain, addr, npages); // nested domains exist on VT-d only
+    await this.driver.flushNestedUser(domain, addr, npages);
   }
 
   // --- v5: guest PASID bind and cache-invalidation passdown (seed 002) ---

@@ -12,6 +12,7 @@
  * Does not model: anything of a format (vtd-driver.ts, smmu-driver.ts, amd-driver.ts).
  */
 import type { HwCmd } from '../shared/layout/profile-codec.js';
+import { simError } from '../shared/errors.js';
 import type { PteFormat } from '../shared/layout/pte-format.js';
 import type { Domain } from './domain.js';
 import type { Device } from './topology.js';
@@ -58,6 +59,11 @@ export abstract class IommuDriver<Tag = unknown> {
   domainInit(_domain: Domain, _op: string): void {}
   /** A domain was freed. */
   domainFree(_domain: Domain): void {}
+
+  /** A user's stage-1 invalidation of a nested domain (only VT-d has nested domains here). */
+  flushNestedUser(_domain: Domain, _addr: bigint, _npages: bigint): Promise<void> {
+    return Promise.reject(simError('EOPNOTSUPP', 'flushNestedUser', 'no-nested-domains', 'nested domains exist on the vtd profile only'));
+  }
 
   /** Commands that flush nested domains above a changed nest parent (VT-d only). */
   protected nestedParentCmds(_tags: Tag[]): HwCmd[] {

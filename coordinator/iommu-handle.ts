@@ -3,9 +3,11 @@
  * DMA rings, consumes its completion, event and page-request rings, and hands what comes
  * back to the event scheduler, which delivers it in modelled-time order.
  *
- * Models: the driver side of a VT-d invalidation queue as qi_submit_sync uses it — a batch
- * of descriptors followed by a wait descriptor whose status write (a sequence number into
- * a status word in table memory) completes every earlier submission; device DMA submitted
+ * Models: the driver side of the command queue in the profile's format (profile-codec.ts)
+ * as qi_submit_sync / arm_smmu_cmdq_issue_cmdlist / iommu_completion_wait use it — a batch
+ * of commands followed by the completion command (VT-d wait descriptor, CMD_SYNC with its
+ * MSI write, COMPLETION_WAIT with its store) whose write of a sequence number into a
+ * status word in table memory completes every earlier submission; device DMA submitted
  * to the IOMMU and completed with a translation or a fault; fault records and page
  * requests with their overflow notices. Every input is numbered when it is accepted (the
  * order the worker serves them in, whatever the host does) and waits in a backlog while

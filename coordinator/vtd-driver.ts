@@ -94,7 +94,7 @@ export class VtdDriver extends IommuDriver<CacheTag> {
   }
 
   /** A user's stage-1 invalidation of a nested domain: PASID-based IOTLB, then device TLBs. */
-  async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
+  override async flushNestedUser(domain: Domain, addr: bigint, npages: bigint): Promise<void> {
     await Promise.all([...this.tagsByIommu(domain)].map(([iommu, tags]) => this.core.flush(iommu, nestedUserFlush(tags, addr, npages), 'nested-invalidate')));
   }
 

@@ -2,13 +2,15 @@
  * The translation pipeline of one IOMMU: a device request in, a physical address or a
  * fault reason out.
  *
- * Models: context cache → PASID cache (each refilled from the tables on a miss) → device
- * TLB (for devices whose context entry enables ATS) → IOTLB → first- or second-stage walk
- * (or pass-through) → permission check → fill of IOTLB and device TLB. Second-stage-only
- * translations are cached without a PASID tag (shared by every PASID of the domain);
- * first-stage and pass-through ones are tagged with the PASID (VT-d scalable mode).
- * Requests without PASID use the context entry's RID_PASID. Supervisor requests need
- * SRE in the PASID entry; unprivileged first-stage requests need U/S at every level.
+ * Models: context cache → PASID cache (each refilled from the tables on a miss by the
+ * profile's reader: VT-d root/context/PASID tables, SMMUv3 STE/CD, AMD DTE/GCR3) → device
+ * TLB (for devices whose entry enables ATS) → IOTLB → first- or second-stage walk in the
+ * format the entry names (x86-64, VT-d second stage, AArch64 stage 1/2), or pass-through →
+ * permission check → fill of IOTLB and device TLB. The IOTLB tag is the entry's (DID, ASID,
+ * VMID or DomainID), with the PASID as well where the profile tags by it (VT-d first stage
+ * and pass-through, AMD GN; not VT-d second stage, not SMMUv3's ASID-tagged entries).
+ * Requests without PASID use the entry's RID PASID (RID_PASID, SSID 0, GCR3[0]).
+ * Supervisor requests need SRE; unprivileged first-stage requests need U/S (AP[1] on Arm).
  * Only successful translations are cached; a cached entry that refuses an access is dropped
  * and the tables walked again before a fault is raised (permission upgrades are not
  * flushed by Linux). Modelled cost is accumulated per request.
@@ -16,7 +18,7 @@
  * (page-walk.ts walkNested, every extra read counted in the cost), cached PASID-tagged
  * under the nested DID; a first-stage miss is a page fault (PRI-recoverable, reported to
  * the nested domain's handler), a second-stage miss a non-recoverable fault.
- * Does not model: paging-structure caches, ATS translation requests as separate
+ * Does not model: paging-structure caches (psc.ts charges their effect), ATS translation requests as separate
  * transactions (a device-TLB miss is resolved in the same request), A/D bit updates.
  */
 import { PagingStructureCache } from './psc.js';
