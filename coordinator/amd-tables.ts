@@ -19,7 +19,9 @@
  * words first and word 0's low half (V / GCR3_VALID) last; new lower levels are linked
  * deepest first, so a concurrent walk never reaches a half-built path. A failed allocation
  * (ENOMEM) frees whatever the call allocated and writes nothing.
- * Does not model: host (v1) page tables, the DTE's interrupt-remapping fields, 5-level guest
+ * A RID may instead use a v1 host page table (setRid 'v1': Mode, Host Page Table Root), as
+ * Linux's default DMA domains do; GCR3 then serves the PASIDs (SVA) only.
+ * Does not model: the DTE's interrupt-remapping fields, 5-level guest
  * paging (Linux amd_iommu_gpt_level 5), SNP's TV rules, freeing a device's GCR3 table while
  * the device stays in the topology, the required INV_DEV_ENTRY / INV_IOMMU_PAGES commands
  * (the caller's: command queue).
@@ -41,7 +43,7 @@ export const DEV_TABLE_ORDER = 9;
 export const GCR3_MAX_PASIDS = 1 << 20;
 
 /** How the requests without PASID of a device are handled (setRid). */
-export type AmdRidMode = 'blocked' | 'identity' | 'translate';
+export type AmdRidMode = 'blocked' | 'identity' | 'translate' | 'v1';
 
 export interface AmdDeviceState {
   devid: number;
@@ -125,17 +127,20 @@ export class AmdTables {
 
   /**
    * The requests without PASID: blocked (GIoV 0, IR=IW=0), identity (GIoV 0, IR=IW=1, Mode 0
-   * pass-through) or translate (GIoV 1, IR=IW=1: GCR3[0]; the device must be set up).
+   * pass-through), v1 (GIoV 0, IR=IW=1, Mode = levels, Host Page Table Root: Linux's default
+   * DMA domains) or translate (GIoV 1, IR=IW=1: GCR3[0]; the device must be set up).
    * blocked and identity work on a DTE setupDevice() never touched too.
    */
-  setRid(devid: number, mode: AmdRidMode): void {
+  setRid(devid: number, mode: AmdRidMode, host?: { rootFrame: number; levels: 3 | 4 }): void {
     checkDevid(devid);
     const st = this.devices.get(devid);
     if (mode === 'translate' && !st) throw new Error(`setRid: device ${devid} has no GCR3 table`);
+    if (mode === 'v1' && !host) throw new Error(`setRid: device ${devid}: a v1 RID needs its host page table`);
     const d = this.readDte(devid);
     d.giov = mode === 'translate';
     d.ir = d.iw = mode !== 'blocked';
-    if (mode !== 'translate') d.mode = DTE_MODE_NONE;
+    d.mode = mode === 'v1' ? host!.levels : DTE_MODE_NONE;
+    d.ptRoot = mode === 'v1' ? frameToAddr(host!.rootFrame) : 0n;
     this.writeDte(devid, d);
     if (st) st.rid = mode;
   }

@@ -22,8 +22,10 @@ import type { SimulatorCore } from './simulator-core.js';
 export abstract class IommuDriver<Tag = unknown> {
   constructor(protected readonly core: SimulatorCore) {}
 
-  /** Page-table format of paging domains and of the CPU's (SVA) tables on this profile. */
+  /** Page-table format of paging domains on this profile. */
   abstract readonly pteFormat: PteFormat;
+  /** Format of the CPU's page tables, which SVA domains share (x86-64, or AArch64 on SMMUv3). */
+  abstract readonly cpuFormat: PteFormat;
   /** Format of stage-2 (second-stage, nest-parent) domains; undefined where not modelled. */
   abstract readonly s2Format: PteFormat | undefined;
 

@@ -230,7 +230,7 @@ export class PageTable {
         const t = this.alloc.alloc(0, 'map');
         this.tables.push(t);
         chunk[at + 1] = this.format.tableHi(t);
-        chunk[at] = this.format.tableLo(t);
+        chunk[at] = this.format.tableLo(t, level);
       }
       frame = this.format.frame(chunk[at], chunk[at + 1]);
     }

@@ -195,7 +195,7 @@ export class Simulator implements SimulatorCore {
     this.pageRequests$ = this.iopf.pageRequests$;
     this.pageRequests$.subscribe((group) => this.eventSubject.next({ type: 'page-request', group }));
     this.iopf.responses$.subscribe((r) => this.eventSubject.next({ type: 'page-response', ...r }));
-    this.mm = new MmRegistry(this.frames, { format: this.iommu.driver.pteFormat, onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
+    this.mm = new MmRegistry(this.frames, { format: this.iommu.driver.cpuFormat, onCreate: (mm) => { mm.beforeFree = (m) => this.iommu.svaFreeMm(m); } });
     this.test = new TestHooks(this, !!options.testHooks);
     this.iommufd = new Iommufd({
       iommu: this.iommu,

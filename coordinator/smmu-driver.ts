@@ -67,6 +67,7 @@ const WHOLE_SPACE = 1n << 48n;
 
 export class SmmuDriver extends IommuDriver<SmmuTag> {
   readonly pteFormat = ARM64_S1;
+  readonly cpuFormat = ARM64_S1;
   readonly s2Format = ARM64_S2;
   private readonly tags = new WeakMap<Domain, TagRef>();
   private readonly masters = new Map<string, MasterState>();

@@ -32,6 +32,7 @@ import { IommuDriver } from './iommu-driver.js';
 
 export class VtdDriver extends IommuDriver<CacheTag> {
   readonly pteFormat = FIRST_STAGE;
+  readonly cpuFormat = FIRST_STAGE;
   readonly s2Format = SECOND_STAGE;
 
   private tables(iommu: number): ContextTables {

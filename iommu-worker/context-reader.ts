@@ -36,6 +36,8 @@ export interface DeviceContext {
    * SMMUv3 VMID (0 for stage-1 only), AMD DTE DomainID; VT-d 0.
    */
   tagBase: number;
+  /** The requester's own page table for requests without PASID: AMD's DTE host (v1) table; 0 elsewhere. */
+  hostRootFrame: number;
   /** Profile-specific decoded bits a reader keeps for readPasid() (SMMUv3 S1DSS, AMD mode). */
   aux: number;
 }

@@ -106,7 +106,7 @@ export class SmmuContextReader extends TableReader {
         if (!ste.s2aa64 || ste.s2tg !== TG0_4K || levels === 0) return this.fail(FR.CONTEXT_ENTRY_INVALID);
         return {
           fpd: false, dte: ste.eats !== EATS_ABT, paside: false, pre: true, dirFrame: Number(ste.s2ttb >> 12n), dirEntries: 1,
-          dirLevels: levels, ridPasid: 0, ridPriv: false, tagBase: ste.s2vmid, aux: smmuAux(ste.config, 0, 0) | (ste.s2r ? AUX_S2R : 0),
+          dirLevels: levels, ridPasid: 0, ridPriv: false, tagBase: ste.s2vmid, hostRootFrame: 0, aux: smmuAux(ste.config, 0, 0) | (ste.s2r ? AUX_S2R : 0),
         };
       }
       default: // nested (not modelled) and the reserved encodings
@@ -115,7 +115,7 @@ export class SmmuContextReader extends TableReader {
     return {
       fpd: false, dte: ste.eats !== EATS_ABT, paside: ste.s1CdMax > 0, pre: true,
       dirFrame: Number(ste.s1ContextPtr >> 12n), dirEntries: 1 << ste.s1CdMax, dirLevels: ste.s1fmt === S1FMT_LINEAR ? 1 : 2,
-      ridPasid: 0, ridPriv: false, tagBase: 0, aux: smmuAux(ste.config, ste.s1dss, ste.s1fmt),
+      ridPasid: 0, ridPriv: false, tagBase: 0, hostRootFrame: 0, aux: smmuAux(ste.config, ste.s1dss, ste.s1fmt),
     };
   }
 

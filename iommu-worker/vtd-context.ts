@@ -46,7 +46,7 @@ export class VtdContextReader extends TableReader {
     if (!ce.present) return this.fail(FR.CONTEXT_ENTRY_NOT_PRESENT);
     return {
       fpd: ce.fpd, dte: ce.dte, paside: ce.paside, pre: ce.pre, dirFrame: Number(ce.pasidDirPtr >> 12n),
-      dirEntries: pasidDirEntries(ce.pdts), dirLevels: 2, ridPasid: ce.ridPasid, ridPriv: ce.ridPriv, tagBase: 0, aux: 0,
+      dirEntries: pasidDirEntries(ce.pdts), dirLevels: 2, ridPasid: ce.ridPasid, ridPriv: ce.ridPriv, tagBase: 0, hostRootFrame: 0, aux: 0,
     };
   }
 

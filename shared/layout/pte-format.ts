@@ -15,9 +15,10 @@ import {
   ARM64_AP_RDONLY, ARM64_AP_UNPRIV, ARM64_HI_UXN, arm64Block, arm64Frame, arm64MakeLeafHi, arm64MakeLeafLo, arm64MakeTableHi,
   arm64MakeTableLo, arm64Valid, ARM64_S2AP_READ, ARM64_S2AP_WRITE, ARM64_HI_S2_XN, arm64MakeS2LeafLo, arm64MakeS2LeafHi,
 } from './arm64-pte.js';
+import { AMD_V1_HI_IR, AMD_V1_HI_IW, amdV1Frame, amdV1Large, amdV1PdeHi, amdV1PdeLo, amdV1Present, amdV1PteHi, amdV1PteLo } from './amd/v1-pte.js';
 import { SS_PS, SS_R, SS_W, SS_X, ssFrame, ssMakeHi, ssMakeLo, ssPresent } from './ss-pte.js';
 
-export type PteFormatName = 'first-stage' | 'second-stage' | 'arm64-s1' | 'arm64-s2';
+export type PteFormatName = 'first-stage' | 'second-stage' | 'arm64-s1' | 'arm64-s2' | 'amd-v1';
 
 /** Permission bits a leaf grants, as the caches store them. */
 export const PERM_READ = 1;
@@ -59,7 +60,8 @@ export interface PteFormat {
   walkPerm(andLo: number, orHi: number): number;
   leafLo(frame: number, prot: Prot, large: boolean): number;
   leafHi(frame: number, prot: Prot): number;
-  tableLo(frame: number): number;
+  /** Low half of a table entry at `level` (pointing at a table of level − 1; AMD v1 records it). */
+  tableLo(frame: number, level?: number): number;
   tableHi(frame: number): number;
 }
 
@@ -152,8 +154,37 @@ export const ARM64_S2: PteFormat = {
   tableHi: arm64MakeTableHi,
 };
 
+/** AMD v1 leaf permissions: read (and execute) with IR, write with IW; no user/supervisor split. */
+function amdV1Perm(_lo: number, hi: number): number {
+  return ((hi & AMD_V1_HI_IR) ? PERM_READ | PERM_EXEC : 0) | ((hi & AMD_V1_HI_IW) ? PERM_WRITE : 0) | PERM_USER;
+}
+
+/**
+ * AMD v1 host page tables, 4 KiB granule (a DTE's Mode and Host Page Table Root): Next
+ * Level in PDEs, leaves of the level's default size (amd/v1-pte.ts). Permissions are the
+ * leaf's IR/IW (Linux writes every PDE with both set).
+ */
+export const AMD_V1: PteFormat = {
+  name: 'amd-v1',
+  levels: [3, 4],
+  leafPermOnly: true,
+  present: amdV1Present,
+  large: amdV1Large,
+  frame: amdV1Frame,
+  largeFrame: amdV1Frame,
+  perm: amdV1Perm,
+  walkPerm: amdV1Perm,
+  // A leaf's Next Level is 0 at every level; the walker knows the level it found it at.
+  leafLo: (frame) => amdV1PteLo(frame),
+  leafHi: (frame, prot) => amdV1PteHi(frame, prot),
+  // A PDE at `level` points at a table of level − 1, which its Next Level says.
+  tableLo: (frame, level = 2) => amdV1PdeLo(frame, level - 1),
+  tableHi: (frame) => amdV1PdeHi(frame),
+};
+
 export function pteFormat(name: PteFormatName): PteFormat {
   switch (name) {
+    case 'amd-v1': return AMD_V1;
     case 'first-stage': return FIRST_STAGE;
     case 'second-stage': return SECOND_STAGE;
     case 'arm64-s1': return ARM64_S1;

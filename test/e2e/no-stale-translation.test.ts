@@ -15,10 +15,12 @@
  * domain for the range on either IOMMU.
  *
  * The suite runs on every hardware profile. VT-d ('vtd') runs exactly as described above.
- * SMMUv3 ('smmuv3') and AMD ('amd') model stage-1 (v2) tables only, so every domain there is
- * first-stage; on SMMUv3 a paging domain is bound to the SMMU of its first attachment, so
- * each domain's attachments (and the PASIDs moved to it) stay behind one SMMU, two domains
- * per SMMU. Faults are checked as the profile reports them (public reason and the profile's
+ * SMMUv3 ('smmuv3') and AMD ('amd') have one paging format each (AArch64 stage 1; AMD v1),
+ * so every domain there is of that one kind; on SMMUv3 a paging domain is bound to the SMMU
+ * of its first attachment, so each domain's attachments (and the PASIDs moved to it) stay
+ * behind one SMMU, two domains per SMMU. The AMD driver attaches paging domains to RIDs only
+ * (PASIDs take SVA domains), so there three domains span both IOMMUs through RIDs, and a
+ * move re-attaches a device's RID (through its default domain) instead of a PASID. Faults are checked as the profile reports them (public reason and the profile's
  * own code: VT-d FR, SMMUv3 event id, AMD event type). Their IOTLBs are not tagged by a
  * VT-d DID: after an unmap no entry on any IOMMU may translate a page of the range to the
  * frame it was unmapped from (whatever its tag), and on SMMUv3 no entry tagged with the
@@ -29,6 +31,7 @@ import { Simulator, type Device, type Domain, type DmaRequestSpec, type DmaResul
 import { FR } from '../../shared/layout/fault-record.js';
 import type { Cd } from '../../shared/layout/smmuv3/cd.js';
 import type { Gcr3Entry } from '../../shared/layout/amd/gcr3.js';
+import type { AmdTables } from '../../coordinator/amd-tables.js';
 import { GiB, MiB, Rng, closeSim, within } from './helpers.js';
 
 type Profile = 'vtd' | 'smmuv3' | 'amd';
@@ -72,7 +75,7 @@ const FAULT_OF: Record<Profile, Record<FaultKind, { reason: string; code: number
   },
   amd: {
     [FR.FS_PTE_NOT_PRESENT]: { reason: 'pte-fetch', code: 0x2 },
-    [FR.SS_PTE_NOT_PRESENT]: { reason: 'pte-fetch', code: 0x2 }, // (no v1 domains on amd)
+    [FR.SS_PTE_NOT_PRESENT]: { reason: 'pte-fetch', code: 0x2 }, // a v1 (host) table miss
     [FR.WRITE_DENIED]: { reason: 'permission', code: 0x2 },
     [FR.EXEC_DENIED]: { reason: 'permission', code: 0x2 },
     [FR.PASID_ENTRY_NOT_PRESENT]: { reason: 'pte-fetch', code: 0x2 },
@@ -98,7 +101,8 @@ class DomainModel {
    * @param home on smmuv3, the SMMU the domain is bound to (every attachment behind it);
    * undefined where a domain may sit behind any IOMMU.
    */
-  constructor(readonly dom: Domain, readonly stage: Stage, readonly home?: number) {}
+  /** `execIsRead`: the table format has no execute control (AMD v1: a readable page executes). */
+  constructor(readonly dom: Domain, readonly stage: Stage, readonly home?: number, readonly execIsRead = false) {}
 
   get notPresent(): FaultKind {
     return this.stage === 'first' ? FR.FS_PTE_NOT_PRESENT : FR.SS_PTE_NOT_PRESENT;
@@ -166,7 +170,7 @@ class DomainModel {
     const l = this.find(addr);
     if (!l) return { code: this.notPresent };
     if (access === 'write' && !l.prot.write) return { code: FR.WRITE_DENIED };
-    if (access === 'exec' && !l.prot.exec) return { code: FR.EXEC_DENIED };
+    if (access === 'exec' && !l.prot.exec && !this.execIsRead) return { code: FR.EXEC_DENIED };
     return { paddr: l.pa + (addr - l.va) };
   }
 }
@@ -232,12 +236,20 @@ class Harness {
     // Only VT-d models second-stage domains: elsewhere each of them is a first-stage one.
     const mk = (want: Stage, home?: number) => {
       const stage: Stage = this.profile === 'vtd' ? want : 'first';
-      const m = new DomainModel(sim.iommu.domainAlloc('paging', { stage }), stage, home);
+      const m = new DomainModel(sim.iommu.domainAlloc('paging', { stage }), stage, home, this.profile === 'amd');
       this.models.push(m);
       return m;
     };
     let plan: [DomainModel, Device, number | undefined][];
-    if (this.profile !== 'smmuv3') {
+    if (this.profile === 'amd') {
+      // RIDs only, each domain behind both IOMMUs, ATS and plain devices.
+      const f1 = mk('first');
+      const f2 = mk('first');
+      const f3 = mk('first');
+      plan = [
+        [f1, d0, undefined], [f1, d3, undefined], [f2, d1, undefined], [f2, d4, undefined], [f3, d2, undefined], [f3, d5, undefined],
+      ];
+    } else if (this.profile !== 'smmuv3') {
       const f1 = mk('first');
       const s1 = mk('second');
       const f2 = mk('first');
@@ -265,7 +277,10 @@ class Harness {
     }
     for (const [m, dev, pasid] of plan) {
       const att: Attachment = pasid === undefined ? { dev } : { dev, pasid };
-      if (pasid === undefined) await sim.iommu.attachDevice(m.dom, dev);
+      if (pasid === undefined) {
+        await sim.iommu.attachDevice(m.dom, dev);
+        if (this.profile === 'amd') this.movable.push(att);
+      }
       else {
         await sim.iommu.attachDevicePasid(m.dom, dev, pasid);
         this.movable.push(att);
@@ -292,6 +307,12 @@ class Harness {
 
   /** What an attachment's per-PASID entry says (SMMUv3: ASID and TTB0; AMD: GCR3 root); not VT-d. */
   tableTagOf(a: Attachment): string {
+    if (this.profile === 'amd') {
+      // The RID's DTE: Mode 4 and the domain's v1 table root.
+      const dte = (this.sim.tables(a.dev.iommu) as AmdTables).readDte(a.dev.rid);
+      expect(dte.mode, `${attName(a)}: DTE mode`).toBe(4);
+      return `v1 ${fmt(dte.ptRoot)}`;
+    }
     const e = this.sim.test.pasidEntry(a.dev, a.pasid ?? 0);
     expect(e, `${attName(a)} has a per-PASID entry`).toBeDefined();
     if (this.profile === 'smmuv3') {
@@ -471,8 +492,8 @@ class Harness {
       if (!range) continue;
       const { iova, size } = range;
       // What the unmap will remove, from copies of the model (`old` keeps the state before it).
-      const old = new DomainModel(m.dom, m.stage, m.home);
-      const preview = new DomainModel(m.dom, m.stage, m.home);
+      const old = new DomainModel(m.dom, m.stage, m.home, m.execIsRead);
+      const preview = new DomainModel(m.dom, m.stage, m.home, m.execIsRead);
       for (const l of m.leaves.values()) {
         old.leaves.set(l.va, l);
         preview.leaves.set(l.va, l);
@@ -563,7 +584,7 @@ class Harness {
     }
   }
 
-  /** Detaches a PASID attachment and re-attaches it, maybe to another domain. */
+  /** Detaches a PASID attachment (AMD: a RID) and re-attaches it, maybe to another domain. */
   async doReattach(): Promise<void> {
     const att = this.rng.pick(this.movable);
     const k = Harness.key(att);
@@ -573,15 +594,20 @@ class Harness {
     const leaves = [...from.leaves.values()];
     const samples = this.samplesOf(leaves, 6);
     await this.probeAndCheck(from, [att], samples.map((addr) => ({ addr, access: 'read' as Access })), 'warm before detach');
-    await within(this.sim.iommu.detachDevicePasid(from.dom, att.dev, att.pasid!), 10_000, this.where());
+    const rid = att.pasid === undefined;
+    if (rid) await within(this.sim.iommu.detachDevice(from.dom, att.dev), 10_000, this.where());
+    else await within(this.sim.iommu.detachDevicePasid(from.dom, att.dev, att.pasid!), 10_000, this.where());
     this.owner.delete(k);
-    expect(this.sim.iommu.getDomainForDevPasid(att.dev, att.pasid!), this.where()).toBeUndefined();
+    if (!rid) expect(this.sim.iommu.getDomainForDevPasid(att.dev, att.pasid!), this.where()).toBeUndefined();
     const res = (await this.probe([att], samples.map((addr) => ({ addr, access: 'read' as Access })))).get(att)!;
     res.forEach((r, i) => {
+      // A detached PASID has no entry; a detached RID is back on its default domain, which
+      // maps none of these addresses.
       expect(r.ok ? `translated to ${fmt(r.paddr)}` : this.faultText(r.fault), this.where(`detached, ${fmt(samples[i])}`))
-        .toBe(expectedFault(this.profile, FR.PASID_ENTRY_NOT_PRESENT));
+        .toBe(expectedFault(this.profile, rid ? FR.SS_PTE_NOT_PRESENT : FR.PASID_ENTRY_NOT_PRESENT));
     });
-    await within(this.sim.iommu.attachDevicePasid(to.dom, att.dev, att.pasid!), 10_000, this.where());
+    if (rid) await within(this.sim.iommu.attachDevice(to.dom, att.dev), 10_000, this.where());
+    else await within(this.sim.iommu.attachDevicePasid(to.dom, att.dev, att.pasid!), 10_000, this.where());
     this.owner.set(k, { att, model: to });
     const toSamples = this.samplesOf([...to.leaves.values()], 4).concat(samples);
     await this.probeAndCheck(to, [att], toSamples.map((addr) => ({ addr, access: 'read' as Access })), 'after re-attach');
@@ -623,7 +649,7 @@ if (Number.isInteger(extra)) SEEDS.push(extra >>> 0);
 const PROFILES = [
   { profile: 'vtd', title: '2 IOMMUs, ATS, both stages, PASIDs', steps: 600 },
   { profile: 'smmuv3', title: 'smmuv3: 2 SMMUs, a domain behind one, ATS, stage 1, PASIDs', steps: 400 },
-  { profile: 'amd', title: 'amd: 2 IOMMUs, ATS, v2 tables, PASIDs', steps: 400 },
+  { profile: 'amd', title: 'amd: 2 IOMMUs, ATS, v1 tables, RIDs', steps: 400 },
 ] as const satisfies readonly { profile: Profile; title: string; steps: number }[];
 
 /** The default caches (entries evicted often), and big ones (stale entries would linger). */

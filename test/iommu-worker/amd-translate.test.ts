@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameAllocator } from '../../coordinator/frame-allocator.js';
 import { AmdTables } from '../../coordinator/amd-tables.js';
 import { PageTable } from '../../coordinator/page-table.js';
-import { FIRST_STAGE } from '../../shared/layout/pte-format.js';
+import { AMD_V1, FIRST_STAGE } from '../../shared/layout/pte-format.js';
 import { PGTT_FL, PGTT_PT } from '../../shared/layout/pasid-entry.js';
 import { DTE_BYTES, DTE_MODE_4_LEVEL, DTE_WORDS, GUEST_PGTABLE_5_LEVEL, decodeDte, encodeDte } from '../../shared/layout/amd/dte.js';
 import { FR } from '../../shared/layout/fault-record.js';
@@ -43,7 +43,7 @@ describe('AMD reader: decoded contexts', () => {
     const ctx = reader.readContext(DEV)!;
     expect(ctx).toEqual({
       fpd: false, dte: true, paside: true, pre: true, dirFrame: tables.device(DEV)!.gcr3Root, dirEntries: 1 << 20, dirLevels: 3,
-      ridPasid: 0, ridPriv: false, tagBase: 77, aux: AMD_AUX_GIOV | AMD_AUX_IR | AMD_AUX_IW,
+      ridPasid: 0, ridPriv: false, tagBase: 77, hostRootFrame: 0, aux: AMD_AUX_GIOV | AMD_AUX_IR | AMD_AUX_IW,
     });
     expect(reader.reads).toBe(1);
     const pe = reader.readPasid(ctx, 0)!;
@@ -149,12 +149,31 @@ describe('AMD faults', () => {
     expect(t.translate(0x0600, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_NOT_PRESENT);
   });
 
-  it('faults TV clear and a host page-table Mode (v1, not modelled) with CONTEXT_ENTRY_INVALID', () => {
+  it('faults TV clear and a host page-table Mode other than 0, 3 and 4 with CONTEXT_ENTRY_INVALID', () => {
     const { t, fa, tables } = machine();
     patchDte(fa, tables, 0x0600, { tv: false });
     expect(t.translate(0x0600, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_INVALID);
-    patchDte(fa, tables, DEV, { mode: DTE_MODE_4_LEVEL });
+    patchDte(fa, tables, DEV, { mode: 6 });
     expect(t.translate(DEV, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_INVALID);
+  });
+
+  it('walks a v1 host table (Mode 4, Host Page Table Root) for the RID, tagged by the DomainID without a PASID', () => {
+    const fa = new FrameAllocator();
+    const tables = new AmdTables(fa, 1 << 16);
+    tables.setupDevice(DEV, { maxPasids: 1 << 16, ats: false, pri: false }, 9);
+    const pt = new PageTable(fa, AMD_V1, 4);
+    pt.map(0x20_0000n, 0x5000_0000n, 0x20_0000n + 0x1000n, { read: true }); // a 2 MiB leaf and a 4 KiB one
+    tables.setRid(DEV, 'v1', { rootFrame: pt.rootFrame, levels: 4 });
+    expect(tables.readDte(DEV)).toMatchObject({ mode: DTE_MODE_4_LEVEL, giov: false, ir: true, iw: true });
+    const t = new Translator(fa.view, tables.rootFrame, resolveIommuConfig(0), new AmdContextReader(fa.view, tables.rootFrame));
+    expect(t.translate(DEV, -1, ACCESS_READ, false, 0x21_2345, 0)).toBe(0);
+    expect(t.paLo).toBe(0x5001_2345);
+    expect(t.walkReads).toBe(3); // the 2 MiB leaf at level 2
+    expect(t.translate(DEV, -1, ACCESS_READ, false, 0x40_0010, 0)).toBe(0);
+    expect(t.paLo).toBe(0x5020_0010);
+    expect(t.translate(DEV, -1, ACCESS_WRITE, false, 0x40_0010, 0)).toBe(FR.WRITE_DENIED);
+    expect(t.translate(DEV, -1, ACCESS_READ, false, 0x60_0000, 0)).toBe(FR.SS_PTE_NOT_PRESENT);
+    expect(t.iotlb.entries().map((e) => [e.did, e.pasidTag])).toEqual([[9, NO_PASID_TAG], [9, NO_PASID_TAG]]);
   });
 
   it('faults GIoV without GV with PASID_DISABLED', () => {

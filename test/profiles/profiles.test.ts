@@ -58,10 +58,16 @@ describe.each(PROFILES)('profile %s', (profile) => {
     expect(st.descriptors[CMDS[profile].wait]).toBeGreaterThan(0);
   });
 
-  it('gives a PASID its own domain and blocks it again on detach', async () => {
+  it('gives a PASID its own domain and blocks it again on detach (AMD: PASIDs take SVA domains only)', async () => {
     const { sim, pri } = await start(profile);
     const d = sim.iommu.domainAlloc('paging');
     await sim.iommu.map(d, 0x4000n, 0x9000_0000n, 0x1000n, { read: true });
+    if (profile === 'amd') {
+      // Linux's AMD driver has set_dev_pasid for SVA domains alone: a paging domain is EOPNOTSUPP.
+      await expectRejectsCode(sim.iommu.attachDevicePasid(d, pri, 5), 'EOPNOTSUPP');
+      expect(sim.iommu.getDomainForDevPasid(pri, 5)).toBeUndefined();
+      return;
+    }
     await sim.iommu.attachDevicePasid(d, pri, 5);
     expect(await sim.dma(pri, { addr: 0x4010n, access: 'read', pasid: 5 })).toMatchObject({ ok: true, paddr: 0x9000_0010n });
     const w = await sim.dma(pri, { addr: 0x4010n, access: 'write', pasid: 5 });
@@ -125,17 +131,21 @@ describe.each(PROFILES)('profile %s', (profile) => {
     expect(!r.ok && r.fault.recoverable).toBe(false);
   });
 
-  it('answers INVALID for a pending page request when its PASID is detached (after draining the page-request queue)', async () => {
+  it('answers INVALID for a pending page request when its domain is detached (after draining the page-request queue)', async () => {
     const { sim, pri } = await start(profile);
     let release!: () => void;
     const held = new Promise<void>((r) => { release = r; });
     let called!: () => void;
     const reached = new Promise<void>((r) => { called = r; });
     const d = sim.iommu.domainAlloc('paging', { iopfHandler: async () => { called(); await held; return 'success'; } });
-    await sim.iommu.attachDevicePasid(d, pri, 4);
-    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read', pasid: 4 });
+    // AMD: paging domains go to RIDs only, so the page request comes without a PASID there.
+    const pasid = profile === 'amd' ? undefined : 4;
+    if (pasid === undefined) await sim.iommu.attachDevice(d, pri);
+    else await sim.iommu.attachDevicePasid(d, pri, pasid);
+    const dma = sim.dma(pri, { addr: 0x5000n, access: 'read', ...(pasid === undefined ? {} : { pasid }) });
     await reached;
-    await sim.iommu.detachDevicePasid(d, pri, 4);
+    if (pasid === undefined) await sim.iommu.detachDevice(d, pri);
+    else await sim.iommu.detachDevicePasid(d, pri, pasid);
     const r = await dma;
     expect(!r.ok && r.fault.recoverable).toBe(true);
     release();
@@ -260,6 +270,20 @@ describe('profile-specific rules', () => {
       await sim.iommu.attachDevice(d, dev);
       expect(await sim.dma(dev, { addr: 0x10n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x6000_0010n + BigInt(dev.iommu) * 0x1000n });
     }
+  });
+
+  it('AMD: paging domains run on v1 host tables on v1 host tables: a DTE Mode/root, flushed without GN', async () => {
+    const { sim, plain } = await start('amd');
+    const d = sim.iommu.domainAlloc('paging');
+    await sim.iommu.map(d, 0x30_0000n, 0x7700_0000n, 0x2000n, { read: true, write: true });
+    await sim.iommu.attachDevice(d, plain);
+    const dte = (sim.tables(plain.iommu) as unknown as { readDte(r: number): { mode: number; ptRoot: bigint; giov: boolean } }).readDte(plain.rid);
+    expect(dte).toMatchObject({ mode: 4, giov: false });
+    expect(dte.ptRoot).toBe(BigInt(d.pt!.rootFrame) << 12n);
+    expect(await sim.dma(plain, { addr: 0x30_1234n, access: 'write' })).toMatchObject({ ok: true, paddr: 0x7700_1234n });
+    await sim.iommu.unmap(d, 0x30_1000n, 0x1000n);
+    expect((await sim.dma(plain, { addr: 0x30_1234n, access: 'read' })).ok).toBe(false);
+    expect(await sim.dma(plain, { addr: 0x30_0010n, access: 'read' })).toMatchObject({ ok: true, paddr: 0x7700_0010n });
   });
 
   it('AMD: no stage-2 or nest-parent domains (EOPNOTSUPP)', async () => {
