@@ -132,6 +132,8 @@ export class SpscRing {
    * this one order, so its results do not depend on host timing).
    */
   readonly seqs: Uint32Array;
+  /** waitForSpace() calls of this (producer) object still waiting. */
+  private asyncWaiters = 0;
   readonly consumerBell: Doorbell;
   readonly producerBell: Doorbell;
 
@@ -327,6 +329,7 @@ export class SpscRing {
     this.checkNeed(need);
     if (this.freeFor(need) >= need) return;
     const deadline = performance.now() + timeoutMs;
+    this.asyncWaiters++;
     try {
       for (;;) {
         // Dekker pair with release(): flag up, then re-check CONS; release() stores CONS, then reads the flag.
@@ -337,7 +340,9 @@ export class SpscRing {
         if (this.freeFor(need) >= need) return;
       }
     } finally {
-      Atomics.store(this.hdr, W_WAITING, 0); // seq-cst: no more wake-ups needed
+      // The last waiter out takes the flag down: another may still sleep on it (several
+      // async callers of one ring), and it would miss the consumer's next release.
+      if (--this.asyncWaiters === 0) Atomics.store(this.hdr, W_WAITING, 0); // seq-cst: no more wake-ups needed
     }
   }
 

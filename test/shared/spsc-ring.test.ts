@@ -336,6 +336,27 @@ describe('SpscRing back-pressure and doorbells (one thread)', () => {
     expect(p.producerWaiting()).toBe(false);
   });
 
+  it('several async waiters: one that returns does not take the waiting flag from one still asleep (the lost wake-up)', async () => {
+    const p = SpscRing.create({ depth: 4, entryBytes: 4 }, { role: 'producer' });
+    const c = SpscRing.attach(p.handle(), { role: 'consumer' });
+    for (let i = 0; i < 4; i++) p.tryPush([i], 0);
+    let big = false;
+    // The waiter for 2 slots sleeps first, so it is woken first and goes back to sleep
+    // before the waiter for 1 slot returns.
+    const w2 = p.waitForSpace(2, 2_000).then(() => { big = true; });
+    const w1 = p.waitForSpace(1, 2_000);
+    await new Promise((r) => setTimeout(r, 20));
+    c.release(1);
+    await w1;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(big).toBe(false);
+    expect(p.producerWaiting()).toBe(true); // the 2-slot waiter still asks to be rung
+    c.release(1);
+    await w2;
+    expect(big).toBe(true);
+    expect(p.producerWaiting()).toBe(false);
+  });
+
   it('waitForSpace times out with ETIMEDOUT and rejects impossible requests with EINVAL', async () => {
     const p = SpscRing.create({ depth: 2, entryBytes: 4 });
     p.tryPush([1], 0);
