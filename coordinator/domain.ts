@@ -2,12 +2,13 @@
  * Domains: the kernel's struct iommu_domain as far as this issue needs it.
  *
  * Models: blocked, identity and paging (unmanaged) / DMA (strict) domains; a paging
- * domain owns an I/O page table in the first-stage (default on VT-d scalable mode, as
- * Linux prefers) or second-stage format; per IOMMU a domain id (DID) allocated on the
- * first attachment behind that IOMMU and released with the last; the attachments
+ * domain owns an I/O page table in its profile's format (VT-d first stage by default, as
+ * Linux prefers, or second stage; SMMUv3 AArch64 stage 1 or 2; AMD v1); on VT-d a domain
+ * id (DID) per IOMMU allocated on the first attachment behind that IOMMU and released with
+ * the last (the SMMUv3 ASID/VMID and AMD domain ids are the drivers' own); the attachments
  * (device, PASID) that decide which caches may hold its translations (Linux's cache tags).
- * An SVA domain's table is its process's CPU page table (first-stage format), owned by
- * the mm, not by the domain.
+ * An SVA domain's table is its process's CPU page table (x86-64, or AArch64 on SMMUv3),
+ * owned by the mm, not by the domain.
  * A nested domain (IOMMU_DOMAIN_NESTED) has no table of its own here: its first stage is
  * owned by a guest (root and width given as guest-physical data) and translated through
  * its parent, a second-stage paging domain allocated as a nest parent, which keeps the

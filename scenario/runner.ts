@@ -5,7 +5,7 @@
  *
  * Does: stop cleanly on an AbortSignal (Ctrl-C) — the running phase stops at its next
  * step, metrics are read, the simulator is closed, and the results are marked partial;
- * turn simulator failures (SimError, e.g. EOPNOTSUPP for a profile the simulator lacks)
+ * turn simulator failures (SimError, e.g. EOPNOTSUPP for v5 semantics off the vtd profile)
  * into a SimulationError (exit code 1).
  * Does not: hold simulation logic (every effect comes from the simulator), print or write
  * files (cli/ does).
