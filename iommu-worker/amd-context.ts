@@ -14,7 +14,7 @@
  * core's language; the AMD event writer turns them into IO_PAGE_FAULT / ILLEGAL_DEV_TABLE_
  * ENTRY records) and whether the DTE's SA ("suppress all I/O page faults") was set.
  * Fault codes: DTE V clear → CONTEXT_ENTRY_NOT_PRESENT; TV clear, or a host Mode other than
- * 0, 3 and 4 → CONTEXT_ENTRY_INVALID; GIoV clear and IR=IW=0 (the
+ * 0, 3 and 4 → CONTEXT_ENTRY_RESERVED (ILLEGAL_DEV_TABLE_ENTRY); GIoV clear and IR=IW=0 (the
  * blocked RID; AMD logs IO_PAGE_FAULT) → CONTEXT_ENTRY_INVALID; GV clear → PASID_DISABLED;
  * PASID beyond the table → PASID_DIR_INDEX_OVER_PDTS; a non-valid upper-level entry →
  * PASID_DIR_ENTRY_NOT_PRESENT; a non-valid GCR3 entry → PASID_ENTRY_NOT_PRESENT; a table
@@ -64,7 +64,7 @@ export class AmdContextReader extends TableReader {
     const d = decodeDte(readWords(dt.chunk, dt.at + devid * U32_PER_DTE, DTE_WORDS));
     if (!d.v) return this.fail(FR.CONTEXT_ENTRY_NOT_PRESENT);
     // Mode: 0 = no host table; 3 or 4 = a v1 host table of that many levels (others not modelled).
-    if (!d.tv || (d.mode !== DTE_MODE_NONE && d.mode !== 3 && d.mode !== 4)) return this.fail(FR.CONTEXT_ENTRY_INVALID, d.sa);
+    if (!d.tv || (d.mode !== DTE_MODE_NONE && d.mode !== 3 && d.mode !== 4)) return this.fail(FR.CONTEXT_ENTRY_RESERVED, d.sa);
     const levels = d.glx + 1;
     return {
       fpd: d.sa, dte: d.i, paside: d.gv, pre: d.ppr, dirFrame: Number(d.gcr3Root >> 12n),

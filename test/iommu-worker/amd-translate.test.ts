@@ -149,12 +149,12 @@ describe('AMD faults', () => {
     expect(t.translate(0x0600, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_NOT_PRESENT);
   });
 
-  it('faults TV clear and a host page-table Mode other than 0, 3 and 4 with CONTEXT_ENTRY_INVALID', () => {
+  it('faults TV clear and a host page-table Mode other than 0, 3 and 4 with CONTEXT_ENTRY_RESERVED (ILLEGAL_DEV_TABLE_ENTRY)', () => {
     const { t, fa, tables } = machine();
     patchDte(fa, tables, 0x0600, { tv: false });
-    expect(t.translate(0x0600, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_INVALID);
+    expect(t.translate(0x0600, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_RESERVED);
     patchDte(fa, tables, DEV, { mode: 6 });
-    expect(t.translate(DEV, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_INVALID);
+    expect(t.translate(DEV, -1, ACCESS_READ, false, 0x1000, 0)).toBe(FR.CONTEXT_ENTRY_RESERVED);
   });
 
   it('walks a v1 host table (Mode 4, Host Page Table Root) for the RID, tagged by the DomainID without a PASID', () => {

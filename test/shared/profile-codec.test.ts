@@ -52,7 +52,9 @@ const FAULTS: Row[] = [
   [FR.ROOT_ENTRY_NOT_PRESENT, 'unknown', EVT_ID.C_BAD_STREAMID, 'unknown', AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, 'unknown'],
   [FR.CONTEXT_TABLE_ACCESS, 'unknown', EVT_ID.F_STE_FETCH, 'unknown', AMD_EVENT.DEV_TAB_HARDWARE_ERROR, 'unknown'],
   [FR.CONTEXT_ENTRY_NOT_PRESENT, 'unknown', EVT_ID.C_BAD_STE, 'unknown', AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, 'unknown'],
-  [FR.CONTEXT_ENTRY_INVALID, 'unknown', EVT_ID.C_BAD_STE, 'unknown', AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, 'unknown'],
+  // A blocked AMD device (DTE IR = IW = 0): IO_PAGE_FAULT, as Linux logs DMA from a device with no domain.
+  [FR.CONTEXT_ENTRY_INVALID, 'unknown', EVT_ID.C_BAD_STE, 'unknown', AMD_EVENT.IO_PAGE_FAULT, 'pte-fetch'],
+  [FR.CONTEXT_ENTRY_RESERVED, 'unknown', EVT_ID.C_BAD_STE, 'unknown', AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY, 'unknown'],
   [FR.RID_PASID_ERROR, 'unknown', EVT_ID.F_STREAM_DISABLED, 'unknown', null, null],
   [FR.PASID_DISABLED, 'pasid-invalid', EVT_ID.C_BAD_SUBSTREAMID, 'pasid-invalid', AMD_EVENT.INVALID_DEVICE_REQUEST, 'pasid-invalid'],
   [FR.PASID_DIR_INDEX_OVER_PDTS, 'pasid-invalid', EVT_ID.C_BAD_SUBSTREAMID, 'pasid-invalid', AMD_EVENT.INVALID_DEVICE_REQUEST, 'pasid-invalid'],
@@ -177,7 +179,7 @@ describe('faults: writeFault / readFault / faultOf', () => {
     // PAGE_TAB_HARDWARE_ERROR and ILLEGAL_DEV_TABLE_ENTRY carry GN (bit 48) and RW (bit 53);
     // DEV_TAB_HARDWARE_ERROR RW only (AMD IOMMU spec, event log entry formats).
     expect(ev(FR.PTE_ACCESS, true).flags & (IOPF_FLAG.GN | IOPF_FLAG.RW)).toBe(IOPF_FLAG.GN | IOPF_FLAG.RW);
-    expect(ev(FR.CONTEXT_ENTRY_INVALID, true).flags & (IOPF_FLAG.GN | IOPF_FLAG.RW)).toBe(IOPF_FLAG.GN | IOPF_FLAG.RW);
+    expect(ev(FR.CONTEXT_ENTRY_RESERVED, true).flags & (IOPF_FLAG.GN | IOPF_FLAG.RW)).toBe(IOPF_FLAG.GN | IOPF_FLAG.RW);
     expect(ev(FR.CONTEXT_TABLE_ACCESS, true).flags & IOPF_FLAG.RW).toBe(IOPF_FLAG.RW);
     expect(ev(FR.PTE_ACCESS, false, -1).flags & (IOPF_FLAG.GN | IOPF_FLAG.RW)).toBe(0);
   });

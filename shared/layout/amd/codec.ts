@@ -3,8 +3,10 @@
  * with COMPLETION_WAIT (store) as completion — Linux's iommu_completion_wait with its
  * cmd_sem store — 16-byte event-log entries, 16-byte PPR-log entries and COMPLETE_PPR.
  *
- * Models: the translation core's fault codes (FR) as AMD events: a bad or unusable DTE is
- * ILLEGAL_DEV_TABLE_ENTRY, a PASID the DTE cannot take (GV clear, beyond the GCR3 table)
+ * Models: the translation core's fault codes (FR) as AMD events: a missing or illegal DTE
+ * (V clear; TV clear or a Mode not walked: CONTEXT_ENTRY_RESERVED) is
+ * ILLEGAL_DEV_TABLE_ENTRY, a blocked device (DTE IR = IW = 0: CONTEXT_ENTRY_INVALID) an
+ * IO_PAGE_FAULT as Linux logs for DMA from a device with no domain, a PASID the DTE cannot take (GV clear, beyond the GCR3 table)
  * INVALID_DEVICE_REQUEST, a table fetch abort DEV_TAB/PAGE_TAB_HARDWARE_ERROR, and every
  * other translation fault IO_PAGE_FAULT with GN (PASID valid), PR (page present: a
  * permission fault) and RW; read back, IO_PAGE_FAULT is 'permission' with PR set and
@@ -21,7 +23,7 @@ import { PPR_ENTRY_BYTES, PPR_REQ_FAULT, readPprEntry, writePprEntry } from './p
 
 const EVENT_OF_FR = new Map<number, number>([
   [FR.ROOT_ENTRY_NOT_PRESENT, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY], [FR.CONTEXT_ENTRY_NOT_PRESENT, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY],
-  [FR.CONTEXT_ENTRY_INVALID, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY],
+  [FR.CONTEXT_ENTRY_RESERVED, AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY],
   [FR.ROOT_TABLE_ACCESS, AMD_EVENT.DEV_TAB_HARDWARE_ERROR], [FR.CONTEXT_TABLE_ACCESS, AMD_EVENT.DEV_TAB_HARDWARE_ERROR],
   [FR.PASID_DISABLED, AMD_EVENT.INVALID_DEVICE_REQUEST], [FR.PASID_DIR_INDEX_OVER_PDTS, AMD_EVENT.INVALID_DEVICE_REQUEST],
   [FR.PASID_DIR_ACCESS, AMD_EVENT.PAGE_TAB_HARDWARE_ERROR], [FR.PASID_TABLE_ACCESS, AMD_EVENT.PAGE_TAB_HARDWARE_ERROR],
