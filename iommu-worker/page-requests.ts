@@ -18,8 +18,10 @@
  * request with L=1, R=W=0) go through the queue like any request and need no response.
  * A device with no free PRG index takes the fault as a device without PRI would.
  * The same model serves SMMUv3's PRI queue and AMD's PPR log (entries in their formats,
- * answered by CMD_PRI_RESP / COMPLETE_PPR); their behaviour on overflow is assumed to be
- * VT-d's (lost last-in-group requests answered SUCCESS by the IOMMU).
+ * answered by CMD_PRI_RESP / COMPLETE_PPR). SMMUv3 overflows exactly so (SMMUv3 spec §8.1:
+ * while OVFLG is active requests are discarded, a discarded Last == 1 request gets an
+ * automatic Success response, Stop Markers none, and software ignores the groups whose Last
+ * was lost); AMD's PPR log is assumed to behave the same.
  * Does not model: the outstanding-request allocation a device is given by pci_enable_pri
  * (with it, correct software never overflows the queue), private data.
  */
