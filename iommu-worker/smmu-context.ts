@@ -113,7 +113,9 @@ export class SmmuContextReader extends TableReader {
         return this.fail(FR.CONTEXT_ENTRY_INVALID);
     }
     return {
-      fpd: false, dte: ste.eats !== EATS_ABT, paside: ste.s1CdMax > 0, pre: true,
+      // Config bypass: EATS is effectively 0 (no ATS) and S1CDMax is ignored, so SSID traffic
+      // is C_BAD_SUBSTREAMID (SMMUv3 spec §5.2, STE.Config).
+      fpd: false, dte: ste.config !== STE_CFG_BYPASS && ste.eats !== EATS_ABT, paside: ste.config !== STE_CFG_BYPASS && ste.s1CdMax > 0, pre: true,
       dirFrame: Number(ste.s1ContextPtr >> 12n), dirEntries: 1 << ste.s1CdMax, dirLevels: ste.s1fmt === S1FMT_LINEAR ? 1 : 2,
       ridPasid: 0, ridPriv: false, tagBase: 0, hostRootFrame: 0, aux: smmuAux(ste.config, ste.s1dss, ste.s1fmt),
     };

@@ -120,13 +120,14 @@ describe('STE faults', () => {
     }
   });
 
-  it('a bypass STE passes every request through unchanged (identity), with and without SSID', () => {
-    const { t, tables } = machine({ maxPasids: 16 });
+  it('a bypass STE passes traffic without SSID through unchanged (identity); SSID traffic is C_BAD_SUBSTREAMID, ATS off', () => {
+    const { t, tables } = machine({ maxPasids: 16, ats: true });
     tables.setSte(DEV, { config: 'bypass', s1dss: 'terminate' });
     expect(t.translate(DEV, -1, ACCESS_WRITE, false, 0x12345678, 0x1)).toBe(0);
     expect([t.paLo, t.paHi]).toEqual([0x12345678, 0x1]);
-    expect(t.translate(DEV, 9, ACCESS_READ, false, 0xabcde000, 0)).toBe(0);
-    expect([t.paLo, t.paHi]).toEqual([0xabcde000, 0]);
+    // SMMUv3 §5.2: with stage 1 bypassed S1CDMax is ignored and an SSID aborts; EATS is effectively 0.
+    expect(t.translate(DEV, 9, ACCESS_READ, false, 0xabcde000, 0)).toBe(FR.PASID_DISABLED);
+    expect(t.devTlbs.size).toBe(0);
   });
 });
 
