@@ -233,3 +233,34 @@ export class AmdTables {
 function checkDevid(devid: number): void {
   if (!Number.isInteger(devid) || devid < 0 || devid >= DEV_TABLE_ENTRIES) throw new RangeError(`DeviceID ${devid}`);
 }
+
+/**
+ * The device tables of a machine's AMD IOMMUs: the IOMMUs of a PCI segment share one
+ * (Linux pci_seg->dev_table), so each IOMMU joins the first table none of whose requester
+ * ids its devices use, or gets a new one (devices of another segment reusing requester ids).
+ */
+export class AmdDeviceTablePool {
+  private readonly shared: { table: AmdTables; used: Set<number> }[] = [];
+  private readonly rids = new Map<number, Set<number>>();
+
+  constructor(private readonly alloc: FrameAllocator, devices: readonly { iommu: number; rid: number }[]) {
+    for (const d of devices) {
+      const set = this.rids.get(d.iommu) ?? new Set<number>();
+      set.add(d.rid);
+      this.rids.set(d.iommu, set);
+    }
+  }
+
+  /** The device-table writer of IOMMU `iommu`. */
+  tablesFor(iommu: number, iommuMaxPasids: number): AmdTables {
+    const mine = this.rids.get(iommu) ?? new Set<number>();
+    for (const g of this.shared) {
+      if ([...mine].some((r) => g.used.has(r))) continue;
+      for (const r of mine) g.used.add(r);
+      return new AmdTables(this.alloc, iommuMaxPasids, g.table);
+    }
+    const table = new AmdTables(this.alloc, iommuMaxPasids);
+    this.shared.push({ table, used: new Set(mine) });
+    return table;
+  }
+}

@@ -211,14 +211,9 @@ export class IommuHandle {
     const seq = (this.waitSeq = (this.waitSeq + 1) >>> 0 || 1);
     this.noteStamp(stampNs);
     for (const d of descs) this.cmdBacklog.push({ d, stamp: stampNs, seq: ++this.accepted });
-    const wait = this.codec.waitCmd(this.statusAddr, seq);
-    let drainMark = 0;
-    if (opts.pageDrain) {
-      // VT-d: the wait descriptor's Page Drain bit. SMMUv3/AMD: the driver's snapshot of the
-      // page-request queue after the sync, marked beside the entry (protocol.ts SEQ_DRAIN_POINT).
-      if (wait.type === 'wait') wait.pageDrain = true;
-      else drainMark = SEQ_DRAIN_POINT;
-    }
+    const drain = !!opts.pageDrain;
+    const wait = this.codec.waitCmd(this.statusAddr, seq, drain);
+    const drainMark = drain && !this.codec.drainInWait ? SEQ_DRAIN_POINT : 0;
     this.cmdBacklog.push({ d: wait, stamp: stampNs, seq: ++this.accepted | drainMark });
     const done = new Promise<WaitCompletion>((resolve, reject) => this.waits.push({ seq, t0: performance.now(), resolve, reject }));
     this.feed();

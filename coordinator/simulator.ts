@@ -26,7 +26,7 @@ import { asU64 } from '../shared/units.js';
 import { ContextTables } from './context-tables.js';
 import { ID_SPACE_SPECS, IdSpace, type IdSpaceKind } from './id-space.js';
 import { SmmuTables } from './smmu-tables.js';
-import { AmdTables } from './amd-tables.js';
+import { AmdDeviceTablePool } from './amd-tables.js';
 import type { DeviceTables } from './simulator-core.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { IommuHandle } from './iommu-handle.js';
@@ -214,17 +214,11 @@ export class Simulator implements SimulatorCore {
     try {
       const threads = options.threads ?? configs.length;
       const bells = Array.from({ length: threads }, () => Doorbell.create());
-      const rids = new Map<number, Set<number>>();
-      for (const d of sim.topology.devices) {
-        const set = rids.get(d.iommu) ?? new Set<number>();
-        set.add(d.rid);
-        rids.set(d.iommu, set);
-      }
-      const ridsOf = (i: number) => rids.get(i) ?? new Set<number>();
+      const amdPool = new AmdDeviceTablePool(sim.frames, sim.topology.devices);
       for (const cfg of configs) {
         const pasids = 2 ** cfg.pasidBits;
         const tables = cfg.profile === 'smmuv3' ? new SmmuTables(sim.frames, pasids)
-          : cfg.profile === 'amd' ? sim.amdTablesFor(cfg.index, pasids, ridsOf) : new ContextTables(sim.frames, pasids);
+          : cfg.profile === 'amd' ? amdPool.tablesFor(cfg.index, pasids) : new ContextTables(sim.frames, pasids);
         sim.deviceTables.push(tables);
         sim.didAllocs.push(new IdSpace('vtd-did'));
         sim.handles.push(new IommuHandle(cfg, sim.frames, tables.rootFrame, sim.bell, bells[cfg.index % threads], sim.handleEvents, sim.scheduler));
@@ -253,26 +247,6 @@ export class Simulator implements SimulatorCore {
   }
 
   // --- SimulatorCore ---
-
-  /** AMD device tables shared by IOMMUs, with the requester ids their devices use. */
-  private readonly amdTables: { table: AmdTables; used: Set<number> }[] = [];
-
-  /**
-   * AMD: the device-table writer of one IOMMU. The IOMMUs of a PCI segment share one table
-   * (Linux pci_seg->dev_table): this one joins the first table none of whose requester ids
-   * its devices use, or gets a new one.
-   */
-  private amdTablesFor(iommu: number, pasids: number, ridsOf: (i: number) => Set<number>): AmdTables {
-    const mine = ridsOf(iommu);
-    for (const g of this.amdTables) {
-      if ([...mine].some((r) => g.used.has(r))) continue;
-      for (const r of mine) g.used.add(r);
-      return new AmdTables(this.frames, pasids, g.table);
-    }
-    const table = new AmdTables(this.frames, pasids);
-    this.amdTables.push({ table, used: new Set(mine) });
-    return table;
-  }
 
   tables(iommu: number): DeviceTables {
     return this.deviceTables[iommu];

@@ -30,6 +30,11 @@ export class SmmuCommandError extends Error {
   }
 }
 
+/** 4 KiB pages a TLBI covers: TG 0 is one page (the leaf at the address), else (NUM + 1) × 2^SCALE granules. */
+function rangePages(c: { num: number; scale: number; tg: number }): number {
+  return c.tg === 0 ? 1 : Number(tlbiRangeBytes(c.num, c.scale, c.tg) >> 12n);
+}
+
 export class SmmuCommandExecutor implements CommandSet {
   readonly counts: Record<string, number> = {};
   waits = 0;
@@ -92,9 +97,7 @@ export class SmmuCommandExecutor implements CommandSet {
       case 'tlbi-nh-vaa': {
         t.psc.clear();
         const vpn = Number(c.addr >> 12n);
-        // TG 0: one page (the leaf at VA); otherwise (NUM + 1) × 2^SCALE granules from VA.
-        const pages = c.tg === 0 ? 1 : Number(tlbiRangeBytes(c.num, c.scale, c.tg) >> 12n);
-        t.iotlb.invalidateRange(c.type === 'tlbi-nh-va' ? c.asid : ANY_DID, NO_PASID_TAG, vpn, pages);
+        t.iotlb.invalidateRange(c.type === 'tlbi-nh-va' ? c.asid : ANY_DID, NO_PASID_TAG, vpn, rangePages(c));
         return costs.descriptorNs;
       }
       case 'tlbi-s12-vmall':
@@ -104,8 +107,7 @@ export class SmmuCommandExecutor implements CommandSet {
         return costs.descriptorNs;
       case 'tlbi-s2-ipa': {
         t.psc.clear();
-        const pages = c.tg === 0 ? 1 : Number(tlbiRangeBytes(c.num, c.scale, c.tg) >> 12n);
-        t.iotlb.invalidateRange(STAGE2_TAG + c.vmid, NO_PASID_TAG, Number(c.addr >> 12n), pages);
+        t.iotlb.invalidateRange(STAGE2_TAG + c.vmid, NO_PASID_TAG, Number(c.addr >> 12n), rangePages(c));
         return costs.descriptorNs;
       }
       case 'atc-inv': {

@@ -64,8 +64,17 @@ export interface ProfileCodec<Cmd extends HwCmd = HwCmd> {
   writeCmd(u32: Uint32Array, at: number, c: Cmd): void;
   /** The cache a command invalidates. */
   cacheClass(c: Cmd): CmdCacheClass;
-  /** The completion command: stores `data` (32 bits) at `addr` when every earlier command is done. */
-  waitCmd(addr: bigint, data: number): Cmd;
+  /**
+   * The completion command: stores `data` (32 bits) at `addr` when every earlier command is
+   * done; with `pageDrain`, also a page-request drain point where the format has a bit for it.
+   */
+  waitCmd(addr: bigint, data: number, pageDrain?: boolean): Cmd;
+  /**
+   * The completion command carries the drain itself (VT-d's Page Drain bit). Where it does
+   * not (SMMUv3, AMD), the driver's snapshot of the page-request queue after the sync is
+   * marked beside the ring entry instead (protocol.ts SEQ_DRAIN_POINT).
+   */
+  readonly drainInWait: boolean;
   /** The response to a page request group (`code`: RESP_SUCCESS / RESP_INVALID / RESP_FAILURE). */
   pageResponseCmd(r: { rid: number; pasid: number; pasidPresent: boolean; prgIndex: number; code: ResponseCode }): Cmd;
   /** What a fault of the core reads back as: the public reason and the profile's own code. */

@@ -19,7 +19,8 @@ export const VTD_CODEC: ProfileCodec<InvDesc> = {
   writeCmd: writeInvDesc,
   cacheClass: (d) => (d.type === 'device-tlb' || d.type === 'pasid-device-tlb' ? 'devtlb' : d.type === 'iotlb' || d.type === 'pasid-iotlb' ? 'iotlb'
     : d.type === 'pasid-cache' ? 'pasid-cache' : d.type === 'context-cache' ? 'context-cache' : 'other'),
-  waitCmd: (addr, data) => ({ type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain: false, statusData: data, statusAddr: addr }),
+  waitCmd: (addr, data, pageDrain = false) => ({ type: 'wait', interrupt: true, statusWrite: true, fence: false, pageDrain, statusData: data, statusAddr: addr }),
+  drainInWait: true,
   pageResponseCmd: (r) => ({
     type: 'page-group-response', pasidPresent: r.pasidPresent, pdp: false, responseCode: r.code, rid: r.rid,
     pasid: r.pasidPresent ? r.pasid : 0, lpig: true, prgIndex: r.prgIndex, privData0: 0n, privData1: 0n,

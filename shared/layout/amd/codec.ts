@@ -64,6 +64,7 @@ export const AMD_CODEC: ProfileCodec<AmdCmd> = {
   cacheClass: (c) => (c.type === 'inv-iotlb-pages' ? 'devtlb' : c.type === 'inv-iommu-pages' || c.type === 'inv-iommu-all' ? 'iotlb'
     : c.type === 'inv-devtab-entry' ? 'context-cache' : 'other'),
   waitCmd: (addr, data) => ({ type: 'completion-wait', s: true, i: false, f: false, storeAddr: addr, storeData: BigInt(data >>> 0) }),
+  drainInWait: false,
   pageResponseCmd: (r) => ({ type: 'complete-ppr', deviceId: r.rid, pasid: r.pasidPresent ? r.pasid : 0, gn: r.pasidPresent, tag: r.prgIndex, status: r.code }),
   faultOf(fr) {
     const type = amdEventOfFr(fr);

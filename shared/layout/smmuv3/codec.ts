@@ -79,6 +79,7 @@ export const SMMU_CODEC: ProfileCodec<SmmuCmd> = {
   cacheClass: (c) => (c.type === 'atc-inv' ? 'devtlb' : c.type.startsWith('tlbi-') ? 'iotlb' : c.type === 'cfgi-cd' || c.type === 'cfgi-cd-all' ? 'pasid-cache'
     : c.type === 'cfgi-ste' || c.type === 'cfgi-ste-range' ? 'context-cache' : 'other'),
   waitCmd: (addr, data) => ({ type: 'cmd-sync', cs: CS_IRQ, msh: SH_ISH, msiattr: MEMATTR_OIWB, msiData: data >>> 0, msiAddr: addr }),
+  drainInWait: false,
   pageResponseCmd: (r) => ({
     type: 'pri-resp', ssv: r.pasidPresent, ssid: r.pasidPresent ? r.pasid : 0, sid: r.rid, grpid: r.prgIndex,
     resp: RESP_OF_CODE[r.code] ?? PRI_RESP_DENY,
